@@ -1,0 +1,39 @@
+// Write-then-rename, so a crash, a full disk or Ctrl-C never leaves a half-written file under the
+// final name.
+//
+//   clipcap::AtomicFile out("run/model.safetensors");
+//   out.stream() << ...;            // or out.write(data, n)
+//   out.commit();                   // flush + fsync + rename; throws clipcap::Error on failure
+//
+// A destructor without commit() removes the temporary file.
+#pragma once
+
+#include <fstream>
+#include <string>
+
+namespace clipcap {
+
+class AtomicFile {
+ public:
+  explicit AtomicFile(std::string path);
+  ~AtomicFile();
+  AtomicFile(const AtomicFile&) = delete;
+  AtomicFile& operator=(const AtomicFile&) = delete;
+
+  std::ofstream& stream() { return out_; }
+  void write(const void* data, size_t n);
+  void commit();
+  const std::string& path() const { return path_; }
+  const std::string& temp_path() const { return tmp_; }
+
+ private:
+  std::string path_, tmp_;
+  std::ofstream out_;
+  bool committed_ = false;
+};
+
+// Whole-file helpers built on AtomicFile.
+void write_file_atomic(const std::string& path, const std::string& contents);
+std::string read_file(const std::string& path);
+
+}  // namespace clipcap

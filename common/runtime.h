@@ -1,0 +1,29 @@
+// Process-wide compute settings shared by every executable: threads, dtype, device.
+//
+//   clipcap::RuntimeOptions rt;            // filled from --threads/--dtype/--device
+//   clipcap::apply_runtime(rt);            // sets libtorch's thread pools, checks the device
+//   auto dev = rt.torch_device();
+//
+// Debian's libtorch starts with one intra-op thread, so the default (0) means "all cores".
+#pragma once
+
+#include <torch/types.h>
+
+#include <string>
+
+namespace clipcap {
+
+struct RuntimeOptions {
+  int threads = 0;             // 0 = all cores
+  std::string dtype = "f32";   // f32 (reference) | bf16 (faster on AVX-512/AMX CPUs)
+  std::string device = "cpu";  // cpu | cuda (cuda only when libtorch was built with it)
+
+  torch::ScalarType torch_dtype() const;
+  torch::Device torch_device() const;
+};
+
+void apply_runtime(const RuntimeOptions& opts);
+int available_cores();
+torch::ScalarType parse_dtype(const std::string& name);  // f32|fp32|float32|bf16|bfloat16|f16
+
+}  // namespace clipcap

@@ -1,0 +1,40 @@
+// Helpers shared by the gtest files: where the fixtures are, tensor comparisons, running the real
+// executables.
+#pragma once
+
+#include <gtest/gtest.h>
+#include <torch/types.h>
+
+#include <map>
+#include <string>
+
+namespace clipcap::test {
+
+// Golden fixtures: $CLIPCAP_FIXTURES, else ../shared/fixtures beside the checkout (so held-out
+// fixtures dropped there are used), else the copy in tests/fixtures.
+std::string fixtures_dir();
+std::string fixture(const std::string& relative);  // fixtures_dir() + "/" + relative
+// expected/<file>.safetensors, loaded once per process.
+const std::map<std::string, torch::Tensor>& expected(const std::string& file);
+const torch::Tensor& expected_tensor(const std::string& file, const std::string& name);
+
+// A fresh empty directory under the build tree, removed at process exit.
+std::string temp_dir(const std::string& tag);
+
+// Path of a built executable (clipcap-infer, ...).
+std::string tool(const std::string& name);
+
+struct RunResult {
+  int exit_code = -1;
+  std::string out, err;
+};
+// Runs a shell command line with stdin from /dev/null, capturing stdout and stderr.
+RunResult run(const std::string& command_line);
+
+::testing::AssertionResult tensors_near(const torch::Tensor& got, const torch::Tensor& want, double abs_tol);
+::testing::AssertionResult tensors_equal(const torch::Tensor& got, const torch::Tensor& want);
+
+}  // namespace clipcap::test
+
+#define EXPECT_TENSOR_NEAR(got, want, tol) EXPECT_TRUE(::clipcap::test::tensors_near((got), (want), (tol)))
+#define EXPECT_TENSOR_EQ(got, want) EXPECT_TRUE(::clipcap::test::tensors_equal((got), (want)))
