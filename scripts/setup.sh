@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package clipcap needs (if missing) and builds it into build/.
+# Usage: scripts/setup.sh [--no-build]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PACKAGES=(
+  build-essential cmake pkg-config ccache
+  libtorch-dev                 # libtorch 1.13.1, CPU
+  libopenblas0-openmp          # libtorch uses the system BLAS: reference BLAS is ~60x slower
+  libopencv-dev
+  libavformat-dev libavcodec-dev libswscale-dev libavutil-dev ffmpeg
+  libsentencepiece-dev
+  nlohmann-json3-dev libcli11-dev libgtest-dev libicu-dev
+  python3-torch python3-pil python3-numpy   # benchmarks' Python baselines only
+  nodejs npm                   # the embedded default's emoji data comes from npm packages
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}" >&2
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+[ "${1:-}" = "--no-build" ] && exit 0
+
+jobs=$(nproc 2>/dev/null || echo 2)
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build -j"$jobs"

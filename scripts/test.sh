@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# One command from a fresh Debian 12 machine to a passing test suite: install, build, run ctest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+jobs=$(nproc 2>/dev/null || echo 2)
+cd build
+ctest -j"$jobs" --output-on-failure --timeout 600
