@@ -2,7 +2,7 @@
 //
 //   auto clip = clipcap::load_clip("openai-clip-vit-base-patch32", {.dtype = torch::kFloat32});
 //   torch::NoGradGuard no_grad;
-//   auto v = clip->vision->forward(pixel_values);       // v.pooler_output: (B, Dv)
+//   auto v = clip->vision_model->forward(pixel_values);       // v.pooler_output: (B, Dv)
 //   torch::Tensor img = clip->image_embeds(v.pooler_output);   // (B, P), not normalised
 //
 // Module and parameter names follow the HF weight names (vision_model.embeddings.patch_embedding,
@@ -30,6 +30,7 @@ struct CLIPEncoderConfig {  // shared by both towers
   int64_t num_hidden_layers = 0;
   std::string hidden_act = "quick_gelu";  // quick_gelu | gelu | gelu_new
   double layer_norm_eps = 1e-5;
+  std::string source = "CLIP config";  // the config.json it came from, named in errors
 };
 
 struct CLIPVisionConfig : CLIPEncoderConfig {
@@ -49,7 +50,8 @@ struct CLIPTextConfig : CLIPEncoderConfig {
 struct CLIPConfig {
   CLIPVisionConfig vision;
   CLIPTextConfig text;
-  int64_t projection_dim = 0;
+  int64_t projection_dim = 0;  // 0: no projections (a CLIPVisionModel directory)
+  bool vision_only = false;    // parsed from a clip_vision_model config: no text tower
   // Parses an HF CLIPConfig (model_type "clip") or a bare CLIPVisionConfig; where = file for errors.
   static CLIPConfig from_json(const nlohmann::json& j, const std::string& where);
   nlohmann::json to_json() const;  // HF layout, readable by transformers
@@ -58,13 +60,92 @@ struct CLIPConfig {
 struct CLIPEncoderOutput {
   torch::Tensor last_hidden_state;           // (B, T, D) encoder output (vision: before post_layernorm)
   torch::Tensor pooler_output;               // (B, D)
-  std::vector<torch::Tensor> hidden_states;  // per-layer outputs when asked for
+  std::vector<torch::Tensor> hidden_states;  // when asked for: encoder input, then each layer's output
 };
 
-// TODO(clip helper): declare CLIPAttention, CLIPMLP, CLIPEncoderLayer, CLIPEncoder,
-// CLIPVisionEmbeddings, CLIPTextEmbeddings, CLIPVisionTransformer (forward(pixel_values, bool
-// want_hidden_states=false) -> CLIPEncoderOutput) and CLIPTextTransformer (forward(input_ids,
-// attention_mask = {}) -> CLIPEncoderOutput) here, HF-named, smallest parts first.
+struct CLIPAttentionImpl : torch::nn::Module {
+  explicit CLIPAttentionImpl(const CLIPEncoderConfig& cfg);
+  // x (B, T, D); mask: additive (B or 1, 1, T, T) or undefined.
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& mask = {});
+  int64_t num_heads, head_dim;
+  torch::nn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, out_proj{nullptr};
+};
+TORCH_MODULE(CLIPAttention);
+
+struct CLIPMLPImpl : torch::nn::Module {
+  explicit CLIPMLPImpl(const CLIPEncoderConfig& cfg);
+  torch::Tensor forward(const torch::Tensor& x);  // (B, T, D) -> (B, T, D)
+  torch::nn::Linear fc1{nullptr}, fc2{nullptr};
+  torch::Tensor (*act)(const torch::Tensor&) = nullptr;
+};
+TORCH_MODULE(CLIPMLP);
+
+struct CLIPEncoderLayerImpl : torch::nn::Module {  // pre-LN: x + attn(ln1(x)), then x + mlp(ln2(x))
+  explicit CLIPEncoderLayerImpl(const CLIPEncoderConfig& cfg);
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& mask = {});
+  CLIPAttention self_attn{nullptr};
+  torch::nn::LayerNorm layer_norm1{nullptr};
+  CLIPMLP mlp{nullptr};
+  torch::nn::LayerNorm layer_norm2{nullptr};
+};
+TORCH_MODULE(CLIPEncoderLayer);
+
+struct CLIPEncoderImpl : torch::nn::Module {
+  explicit CLIPEncoderImpl(const CLIPEncoderConfig& cfg);
+  // hidden_states (optional): gets the input, then each layer's output (HF's hidden_states tuple).
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& mask = {},
+                        std::vector<torch::Tensor>* hidden_states = nullptr);
+  torch::nn::ModuleList layers{nullptr};
+
+ private:
+  std::vector<CLIPEncoderLayer> layers_;  // the entries of layers, without a cast per call
+};
+TORCH_MODULE(CLIPEncoder);
+
+struct CLIPVisionEmbeddingsImpl : torch::nn::Module {
+  explicit CLIPVisionEmbeddingsImpl(const CLIPVisionConfig& cfg);
+  // (B, C, S, S) -> (B, 1+N, Dv): [class_embedding, patches row-major] + position_embedding.
+  torch::Tensor forward(const torch::Tensor& pixel_values);
+  torch::Tensor class_embedding;  // (Dv)
+  torch::nn::Conv2d patch_embedding{nullptr};
+  torch::nn::Embedding position_embedding{nullptr};
+};
+TORCH_MODULE(CLIPVisionEmbeddings);
+
+struct CLIPTextEmbeddingsImpl : torch::nn::Module {
+  explicit CLIPTextEmbeddingsImpl(const CLIPTextConfig& cfg);
+  torch::Tensor forward(const torch::Tensor& input_ids);  // (B, T) -> (B, T, Dt)
+  torch::nn::Embedding token_embedding{nullptr}, position_embedding{nullptr};
+};
+TORCH_MODULE(CLIPTextEmbeddings);
+
+// Outputs are in the weights' dtype (bf16 when loaded so); inputs are converted to it.
+struct CLIPVisionTransformerImpl : torch::nn::Module {
+  explicit CLIPVisionTransformerImpl(const CLIPVisionConfig& cfg);
+  // pixel_values (B, num_channels, image_size, image_size): other sizes throw clipcap::Error.
+  CLIPEncoderOutput forward(const torch::Tensor& pixel_values, bool want_hidden_states = false);
+  CLIPVisionConfig config;
+  CLIPVisionEmbeddings embeddings{nullptr};
+  torch::nn::LayerNorm pre_layrnorm{nullptr};  // (sic: HF's name)
+  CLIPEncoder encoder{nullptr};
+  torch::nn::LayerNorm post_layernorm{nullptr};
+};
+TORCH_MODULE(CLIPVisionTransformer);
+
+struct CLIPTextTransformerImpl : torch::nn::Module {
+  explicit CLIPTextTransformerImpl(const CLIPTextConfig& cfg);
+  // input_ids (B, T) int64; attention_mask (B, T) 1 = token, 0 = padding (optional).
+  CLIPEncoderOutput forward(const torch::Tensor& input_ids, const torch::Tensor& attention_mask = {},
+                            bool want_hidden_states = false);
+  // (B) the position pooled per row: argmax(input_ids) if config.eos_token_id == 2 (old openai
+  // configs), else the first position holding eos_token_id (transformers >= 4.31).
+  torch::Tensor pooled_index(const torch::Tensor& input_ids) const;
+  CLIPTextConfig config;
+  CLIPTextEmbeddings embeddings{nullptr};
+  CLIPEncoder encoder{nullptr};
+  torch::nn::LayerNorm final_layer_norm{nullptr};
+};
+TORCH_MODULE(CLIPTextTransformer);
 
 class CLIPModelImpl : public torch::nn::Module {
  public:
@@ -72,11 +153,13 @@ class CLIPModelImpl : public torch::nn::Module {
 
   torch::Tensor image_embeds(const torch::Tensor& vision_pooled);  // visual_projection, (B, P)
   torch::Tensor text_embeds(const torch::Tensor& text_pooled);     // text_projection, (B, P)
+  // exp(logit_scale) * normalised image_embeds (Bi, P) . normalised text_embeds (Bt, P): (Bi, Bt).
+  torch::Tensor logits_per_image(const torch::Tensor& image_embeds, const torch::Tensor& text_embeds);
 
   CLIPConfig config;
   CLIPVisionTransformer vision_model{nullptr};
   CLIPTextTransformer text_model{nullptr};  // null when loaded vision-only
-  torch::nn::Linear visual_projection{nullptr};
+  torch::nn::Linear visual_projection{nullptr};  // null for a CLIPVisionModel without projection
   torch::nn::Linear text_projection{nullptr};
   torch::Tensor logit_scale;  // stored log scale (not exponentiated)
 };

@@ -47,8 +47,48 @@ struct KVCache {
   void clear();
 };
 
-// TODO(gpt2 helper): GPT2Attention / GPT2MLP / GPT2Block declarations (HF-named: c_attn, c_proj,
-// c_fc, ln_1, ln_2), smallest parts first.
+// HF's Conv1D: weight (in, out), y = x W + b (the transpose of nn.Linear's layout).
+struct Conv1DImpl : torch::nn::Module {
+  Conv1DImpl(int64_t in_features, int64_t out_features);
+  torch::Tensor forward(const torch::Tensor& x);  // (..., in) -> (..., out)
+  torch::Tensor weight, bias;
+};
+TORCH_MODULE(Conv1D);
+
+// What one forward step shares across layers; masks are built once per step, and left undefined
+// when nothing is masked (a T=1 decode step without padding).
+struct GPT2AttentionMasks {
+  torch::Tensor causal_keep;  // (T, P+T) bool, true = key visible; undefined: all visible
+  torch::Tensor padding;      // (B, 1, 1, P+T) additive (1 - mask) * min; undefined: no padding
+};
+
+struct GPT2AttentionImpl : torch::nn::Module {
+  explicit GPT2AttentionImpl(const GPT2Config& cfg);
+  // x (B, T, D); past_key/past_value (B, H, P, hd) or undefined. Sets present_* to (B, H, P+T, hd).
+  torch::Tensor forward(const torch::Tensor& x, const GPT2AttentionMasks& masks, const torch::Tensor& past_key,
+                        const torch::Tensor& past_value, torch::Tensor* present_key, torch::Tensor* present_value);
+  int64_t n_head, head_dim;
+  Conv1D c_attn{nullptr}, c_proj{nullptr};
+};
+TORCH_MODULE(GPT2Attention);
+
+struct GPT2MLPImpl : torch::nn::Module {
+  explicit GPT2MLPImpl(const GPT2Config& cfg);
+  torch::Tensor forward(const torch::Tensor& x);  // (B, T, D) -> (B, T, D)
+  Conv1D c_fc{nullptr}, c_proj{nullptr};
+  torch::Tensor (*act)(const torch::Tensor&) = nullptr;
+};
+TORCH_MODULE(GPT2MLP);
+
+struct GPT2BlockImpl : torch::nn::Module {
+  explicit GPT2BlockImpl(const GPT2Config& cfg);
+  torch::Tensor forward(const torch::Tensor& x, const GPT2AttentionMasks& masks, const torch::Tensor& past_key,
+                        const torch::Tensor& past_value, torch::Tensor* present_key, torch::Tensor* present_value);
+  torch::nn::LayerNorm ln_1{nullptr}, ln_2{nullptr};
+  GPT2Attention attn{nullptr};
+  GPT2MLP mlp{nullptr};
+};
+TORCH_MODULE(GPT2Block);
 
 class GPT2Impl : public torch::nn::Module {
  public:
@@ -66,6 +106,13 @@ class GPT2Impl : public torch::nn::Module {
   torch::nn::ModuleList h{nullptr};
   torch::nn::LayerNorm ln_f{nullptr};
   torch::Tensor lm_head;  // undefined = tied to wte.weight
+
+  // Makes lm_head its own parameter (registered as "lm_head", stored as "lm_head.weight"): for
+  // files whose lm_head.weight differs from wte.weight.
+  void untie_lm_head(const torch::Tensor& weight);
+
+ private:
+  std::vector<GPT2Block> blocks_;  // the entries of h, without a cast per step
 };
 TORCH_MODULE(GPT2);
 

@@ -1,0 +1,264 @@
+#include "model/gpt2.h"
+
+#include <torch/nn/init.h>
+#include <torch/torch.h>
+
+#include <cmath>
+
+#include "common/json_util.h"
+#include "model/activations.h"
+#include "model/attention_masks.h"
+#include "model/load_weights.h"
+
+namespace clipcap {
+
+// ---- config ----------------------------------------------------------------------------------
+
+GPT2Config GPT2Config::from_json(const nlohmann::json& j, const std::string& where) {
+  if (!j.is_object()) throw Error(where + ": not a JSON object");
+  std::string model_type = json_value<std::string>(j, "model_type", "gpt2", where);
+  if (model_type != "gpt2")
+    throw Error(where + ": model_type '" + model_type + "' is not a GPT-2 config (expected gpt2)");
+  GPT2Config c;
+  c.vocab_size = json_require<int64_t>(j, "vocab_size", where);
+  // n_ctx is the legacy spelling of n_positions; old configs may carry only it.
+  c.n_positions = j.contains("n_positions") ? json_require<int64_t>(j, "n_positions", where)
+                                            : json_require<int64_t>(j, "n_ctx", where);
+  c.n_embd = json_require<int64_t>(j, "n_embd", where);
+  c.n_layer = json_require<int64_t>(j, "n_layer", where);
+  c.n_head = json_require<int64_t>(j, "n_head", where);
+  c.n_inner = json_value<int64_t>(j, "n_inner", 0, where);
+  c.activation_function = json_value<std::string>(j, "activation_function", "gelu_new", where);
+  c.layer_norm_epsilon = json_value<double>(j, "layer_norm_epsilon", 1e-5, where);
+  c.bos_token_id = json_value<int64_t>(j, "bos_token_id", 50256, where);
+  c.eos_token_id = json_value<int64_t>(j, "eos_token_id", 50256, where);
+
+  for (auto [name, value] : {std::pair{"vocab_size", c.vocab_size}, {"n_positions", c.n_positions},
+                             {"n_embd", c.n_embd}, {"n_layer", c.n_layer}, {"n_head", c.n_head}})
+    if (value <= 0) throw Error(where + ": field '" + name + "' must be positive (got " + std::to_string(value) + ")");
+  if (c.n_inner < 0) throw Error(where + ": field 'n_inner' must be positive or null");
+  if (c.n_embd % c.n_head != 0)
+    throw Error(where + ": field 'n_embd' (" + std::to_string(c.n_embd) + ") is not divisible by n_head (" +
+                std::to_string(c.n_head) + ")");
+  activation_by_name(c.activation_function, where + ": activation_function");
+  return c;
+}
+
+nlohmann::json GPT2Config::to_json() const {
+  return {{"architectures", {"GPT2LMHeadModel"}},
+          {"model_type", "gpt2"},
+          {"vocab_size", vocab_size},
+          {"n_positions", n_positions},
+          {"n_ctx", n_positions},
+          {"n_embd", n_embd},
+          {"n_layer", n_layer},
+          {"n_head", n_head},
+          {"n_inner", n_inner > 0 ? nlohmann::json(n_inner) : nlohmann::json(nullptr)},
+          {"activation_function", activation_function},
+          {"layer_norm_epsilon", layer_norm_epsilon},
+          {"bos_token_id", bos_token_id},
+          {"eos_token_id", eos_token_id},
+          {"torch_dtype", "float32"}};
+}
+
+// ---- KV cache --------------------------------------------------------------------------------
+
+int64_t KVCache::length() const { return keys.empty() || !keys[0].defined() ? 0 : keys[0].size(2); }
+
+void KVCache::reorder(const torch::Tensor& index) {
+  for (auto* list : {&keys, &values})
+    for (auto& t : *list)
+      if (t.defined()) t = t.index_select(0, index);  // (B_new, H, P, hd)
+}
+
+void KVCache::clear() {
+  keys.clear();
+  values.clear();
+}
+
+// ---- modules, smallest first -----------------------------------------------------------------
+
+Conv1DImpl::Conv1DImpl(int64_t in_features, int64_t out_features) {
+  weight = register_parameter("weight", torch::empty({in_features, out_features}));
+  bias = register_parameter("bias", torch::zeros({out_features}));
+  torch::NoGradGuard no_grad;
+  torch::nn::init::normal_(weight, 0.0, 0.02);  // HF's GPT-2 init, for models trained from scratch
+}
+
+torch::Tensor Conv1DImpl::forward(const torch::Tensor& x) {
+  auto out_shape = x.sizes().vec();
+  out_shape.back() = weight.size(1);
+  return torch::addmm(bias, x.reshape({-1, weight.size(0)}), weight).view(out_shape);  // (..., out)
+}
+
+GPT2AttentionImpl::GPT2AttentionImpl(const GPT2Config& cfg)
+    : n_head(cfg.n_head), head_dim(cfg.n_embd / cfg.n_head) {
+  c_attn = register_module("c_attn", Conv1D(cfg.n_embd, 3 * cfg.n_embd));
+  c_proj = register_module("c_proj", Conv1D(cfg.n_embd, cfg.n_embd));
+}
+
+torch::Tensor GPT2AttentionImpl::forward(const torch::Tensor& x, const GPT2AttentionMasks& masks,
+                                         const torch::Tensor& past_key, const torch::Tensor& past_value,
+                                         torch::Tensor* present_key, torch::Tensor* present_value) {
+  const int64_t B = x.size(0), T = x.size(1), D = x.size(2);
+  auto qkv = c_attn(x).split(D, -1);                                // 3 x (B, T, D)
+  auto heads = [&](const torch::Tensor& t) { return t.view({B, T, n_head, head_dim}).permute({0, 2, 1, 3}); };
+  torch::Tensor q = heads(qkv[0]);                                  // (B, H, T, hd)
+  torch::Tensor k = heads(qkv[1]);                                  // (B, H, T, hd)
+  torch::Tensor v = heads(qkv[2]);                                  // (B, H, T, hd)
+  if (past_key.defined()) {
+    k = torch::cat({past_key, k}, 2);                               // (B, H, P+T, hd)
+    v = torch::cat({past_value, v}, 2);                             // (B, H, P+T, hd)
+  }
+  if (present_key) *present_key = k;
+  if (present_value) *present_value = v;
+
+  // HF divides by a float32 scalar sqrt(hd), then masks with where(causal, w, min) (not a sum).
+  torch::Tensor w = torch::matmul(q, k.transpose(-1, -2)).div_(std::sqrt(static_cast<double>(head_dim)));  // (B, H, T, P+T)
+  if (masks.causal_keep.defined()) w.masked_fill_(masks.causal_keep.logical_not(), dtype_lowest(w.scalar_type()));
+  if (masks.padding.defined()) w.add_(masks.padding);
+  // Low-precision weights still get a float32 softmax: the sum over keys is where bf16 loses most.
+  w = w.scalar_type() == torch::kFloat ? torch::softmax(w, -1) : torch::softmax(w, -1, torch::kFloat).to(w.scalar_type());
+  torch::Tensor o = torch::matmul(w, v);                            // (B, H, T, hd)
+  return c_proj(o.permute({0, 2, 1, 3}).reshape({B, T, D}));        // (B, T, D)
+}
+
+GPT2MLPImpl::GPT2MLPImpl(const GPT2Config& cfg) {
+  c_fc = register_module("c_fc", Conv1D(cfg.n_embd, cfg.inner()));
+  c_proj = register_module("c_proj", Conv1D(cfg.inner(), cfg.n_embd));
+  act = activation_by_name(cfg.activation_function, "GPT-2 config: activation_function");
+}
+
+torch::Tensor GPT2MLPImpl::forward(const torch::Tensor& x) { return c_proj(act(c_fc(x))); }
+
+GPT2BlockImpl::GPT2BlockImpl(const GPT2Config& cfg) {
+  auto ln = [&] { return torch::nn::LayerNorm(torch::nn::LayerNormOptions({cfg.n_embd}).eps(cfg.layer_norm_epsilon)); };
+  ln_1 = register_module("ln_1", ln());
+  attn = register_module("attn", GPT2Attention(cfg));
+  ln_2 = register_module("ln_2", ln());
+  mlp = register_module("mlp", GPT2MLP(cfg));
+}
+
+torch::Tensor GPT2BlockImpl::forward(const torch::Tensor& x, const GPT2AttentionMasks& masks,
+                                     const torch::Tensor& past_key, const torch::Tensor& past_value,
+                                     torch::Tensor* present_key, torch::Tensor* present_value) {
+  torch::Tensor h = x + attn(ln_1(x), masks, past_key, past_value, present_key, present_value);  // (B, T, D)
+  return h + mlp(ln_2(h));                                                                       // (B, T, D)
+}
+
+// ---- the model -------------------------------------------------------------------------------
+
+GPT2Impl::GPT2Impl(const GPT2Config& cfg) : config(cfg) {
+  wte = register_module("wte", torch::nn::Embedding(cfg.vocab_size, cfg.n_embd));
+  wpe = register_module("wpe", torch::nn::Embedding(cfg.n_positions, cfg.n_embd));
+  h = register_module("h", torch::nn::ModuleList());
+  for (int64_t i = 0; i < cfg.n_layer; ++i) {
+    blocks_.push_back(GPT2Block(cfg));
+    h->push_back(blocks_.back());
+  }
+  ln_f = register_module("ln_f", torch::nn::LayerNorm(torch::nn::LayerNormOptions({cfg.n_embd}).eps(cfg.layer_norm_epsilon)));
+  torch::NoGradGuard no_grad;
+  torch::nn::init::normal_(wte->weight, 0.0, 0.02);
+  torch::nn::init::normal_(wpe->weight, 0.0, 0.01);
+}
+
+void GPT2Impl::untie_lm_head(const torch::Tensor& weight) {
+  if (lm_head.defined()) {
+    torch::NoGradGuard no_grad;
+    lm_head.set_data(weight);
+  } else {
+    lm_head = register_parameter("lm_head", weight);
+  }
+}
+
+torch::Tensor GPT2Impl::embed(const torch::Tensor& ids) {
+  if (ids.scalar_type() != torch::kLong && ids.scalar_type() != torch::kInt)
+    throw Error(std::string("GPT-2 embed: token ids must be integers, got ") + c10::toString(ids.scalar_type()));
+  try {
+    return wte(ids);  // (B, T, D)
+  } catch (const c10::Error&) {
+    throw Error("GPT-2 embed: token id outside the vocabulary [0, " + std::to_string(config.vocab_size) + ")");
+  }
+}
+
+torch::Tensor GPT2Impl::forward(const torch::Tensor& inputs_embeds, const torch::Tensor& attention_mask,
+                                KVCache* cache) {
+  if (inputs_embeds.dim() != 3 || inputs_embeds.size(2) != config.n_embd)
+    throw Error("GPT-2 forward: inputs_embeds has shape " + shape_string(inputs_embeds.sizes().vec()) +
+                ", expected [B, T, " + std::to_string(config.n_embd) + "]");
+  const int64_t B = inputs_embeds.size(0), T = inputs_embeds.size(1);
+  const int64_t P = cache ? cache->length() : 0;
+  if (P + T > config.n_positions)
+    throw Error("GPT-2 forward: " + std::to_string(P + T) + " positions exceed n_positions " +
+                std::to_string(config.n_positions));
+  if (cache && !cache->keys.empty() && (cache->keys.size() != blocks_.size() || cache->values.size() != blocks_.size()))
+    throw Error("GPT-2 forward: KV cache has " + std::to_string(cache->keys.size()) + " layers, the model " +
+                std::to_string(blocks_.size()));
+  if (cache && P > 0 && cache->keys[0].size(0) != B)
+    throw Error("GPT-2 forward: KV cache holds batch " + std::to_string(cache->keys[0].size(0)) + ", input has " +
+                std::to_string(B));
+
+  const torch::ScalarType dtype = wte->weight.scalar_type();
+  const torch::Device device = wte->weight.device();
+  GPT2AttentionMasks masks;
+  // A single new token sees every cached key, so the causal mask is only needed for T > 1.
+  if (T > 1)
+    masks.causal_keep = torch::ones({T, P + T}, torch::TensorOptions().dtype(torch::kBool).device(device)).tril(P);  // (T, P+T)
+  if (attention_mask.defined()) {
+    if (attention_mask.dim() != 2 || attention_mask.size(0) != B || attention_mask.size(1) != P + T)
+      throw Error("GPT-2 forward: attention_mask has shape " + shape_string(attention_mask.sizes().vec()) +
+                  ", expected [" + std::to_string(B) + ", " + std::to_string(P + T) + "] (cached + new tokens)");
+    // An all-ones mask adds exact zeros: skip it (the common unpadded decode step).
+    if (!attention_mask.to(torch::kBool).all().item<bool>()) masks.padding = padding_mask(attention_mask.to(device), dtype);  // (B, 1, 1, P+T)
+  }
+
+  // HF semantics: positions are P..P+T-1 whatever the padding (only generate() derives them from the mask).
+  torch::Tensor positions = torch::arange(P, P + T, torch::TensorOptions().dtype(torch::kLong).device(device));  // (T)
+  torch::Tensor x = inputs_embeds.to(device, dtype) + wpe(positions);  // (B, T, D)
+
+  if (cache && cache->keys.empty()) {
+    cache->keys.resize(blocks_.size());
+    cache->values.resize(blocks_.size());
+  }
+  static const torch::Tensor none;
+  for (size_t i = 0; i < blocks_.size(); ++i) {
+    if (cache)
+      x = blocks_[i]->forward(x, masks, cache->keys[i], cache->values[i], &cache->keys[i], &cache->values[i]);
+    else
+      x = blocks_[i]->forward(x, masks, none, none, nullptr, nullptr);
+  }
+  return ln_f(x);  // (B, T, D)
+}
+
+torch::Tensor GPT2Impl::logits(const torch::Tensor& hidden) {
+  return torch::nn::functional::linear(hidden, lm_head.defined() ? lm_head : wte->weight);  // (..., V)
+}
+
+// ---- loading ---------------------------------------------------------------------------------
+
+GPT2 load_gpt2(const std::string& dir, const GPT2LoadOptions& opts) {
+  const std::string config_path = dir + "/config.json";
+  GPT2Config cfg = GPT2Config::from_json(read_json(config_path), config_path);
+  auto src = open_weights(find_weights_file(dir));
+
+  GPT2 model(cfg);
+  WeightLoadOptions load;
+  load.prefixes = {"", "transformer."};  // hub gpt2 layout, and GPT2LMHeadModel.state_dict()
+  load.dtype = opts.dtype;
+  load.config_path = config_path;
+  load_weights(*model, *src, load);
+
+  // A stored lm_head.weight is usually wte again (tied); only a different one becomes its own parameter.
+  if (src->contains("lm_head.weight")) {
+    std::vector<int64_t> want = model->wte->weight.sizes().vec();
+    if (src->shape("lm_head.weight") != want)
+      throw Error(src->path() + ": tensor 'lm_head.weight' has shape " + shape_string(src->shape("lm_head.weight")) +
+                  " but " + config_path + " implies " + shape_string(want));
+    torch::Tensor head = src->load("lm_head.weight", opts.dtype);
+    if (!torch::equal(head, model->wte->weight)) model->untie_lm_head(head);
+  }
+  model->eval();
+  return model;
+}
+
+}  // namespace clipcap
