@@ -40,6 +40,10 @@ class ImageProcessor {
   Image center_crop(const Image& rgb) const;  // with zero padding when smaller
   torch::Tensor to_pixel_values(const Image& rgb) const;  // rescale + normalise -> (3, H, W) f32
   torch::Tensor preprocess(const Image& img) const;        // all of the above -> (3, ch, cw)
+  // resize + center_crop in one step: only the pixels the crop keeps are resampled (same bytes).
+  Image resize_and_crop(const Image& rgb) const;
+  // preprocess of each image, stacked -> (N, 3, ch, cw); throws if the sizes differ (no crop).
+  torch::Tensor preprocess_batch(const std::vector<Image>& images) const;
 
   const ImageProcessorConfig& config() const { return cfg_; }
 
