@@ -1,0 +1,142 @@
+// clipcap-infer end to end: the real binary imports the upstream fixture and captions the
+// fixture images exactly like upstream; bad inputs give one clear line and exit 1.
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "common/json_util.h"
+#include "tests/test_support.h"
+
+namespace fs = std::filesystem;
+
+namespace clipcap {
+namespace {
+
+using test::fixture;
+using test::run;
+using test::tool;
+
+std::string q(const std::string& s) { return "'" + s + "'"; }
+
+std::vector<std::string> lines(const std::string& s) {
+  std::vector<std::string> out;
+  std::istringstream in(s);
+  for (std::string line; std::getline(in, line);) out.push_back(line);
+  return out;
+}
+
+// The upstream fixture imported once through the CLI.
+const std::string& imported_model() {
+  static std::string dir = [] {
+    std::string d = test::temp_dir("infer-cli") + "/legacy";
+    auto r = run(q(tool("clipcap-infer")) + " import-upstream --checkpoint " + q(fixture("upstream-legacy/model.pt")) +
+                 " --config " + q(fixture("upstream-legacy/upstream_config.json")) + " --out " + q(d));
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return d;
+  }();
+  return dir;
+}
+
+struct Case {
+  std::string image, caption;
+};
+std::vector<Case> legacy_cases() {
+  std::vector<Case> out;
+  for (const auto& c : read_json(fixture("expected/legacy.json"))["cases"])
+    out.push_back({fixture(c["image"]), c["caption"]});
+  return out;
+}
+
+TEST(InferCli, ImportThenCaptionGivesUpstreamCaptions) {
+  const std::string& model = imported_model();
+  ASSERT_TRUE(fs::exists(model + "/config.json"));
+  std::string cmd = q(tool("clipcap-infer")) + " image --model " + q(model) + " --batch-size 4";
+  std::vector<std::string> want;
+  for (const auto& c : legacy_cases()) {
+    cmd += " " + q(c.image);
+    want.push_back(c.caption);
+  }
+  auto r = run(cmd);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(lines(r.out), want);
+}
+
+TEST(InferCli, UnreadableImageKeepsLinesAlignedAndExitsOne) {
+  auto cases = legacy_cases();
+  ASSERT_GE(cases.size(), 2u);
+  std::string bad = test::temp_dir("infer-cli") + "/not-an-image.png";
+  {
+    std::ofstream(bad) << "this is not a PNG";
+  }
+  auto r = run(q(tool("clipcap-infer")) + " image --model " + q(imported_model()) + " " + q(cases[0].image) + " " +
+               q(bad) + " " + q(cases[1].image));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("not-an-image.png"), std::string::npos) << r.err;
+  EXPECT_EQ(lines(r.err).size(), 1u) << r.err;
+  EXPECT_EQ(lines(r.out), (std::vector<std::string>{cases[0].caption, "", cases[1].caption}));
+
+  r = run(q(tool("clipcap-infer")) + " image --model " + q(imported_model()) + " /nonexistent/cat.jpg");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("/nonexistent/cat.jpg"), std::string::npos) << r.err;
+}
+
+TEST(InferCli, BadModelDirectories) {
+  auto r = run(q(tool("clipcap-infer")) + " image --model /nonexistent/model " + q(legacy_cases()[0].image));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("/nonexistent/model"), std::string::npos) << r.err;
+  EXPECT_EQ(lines(r.err).size(), 1u) << r.err;
+  EXPECT_TRUE(r.out.empty());
+
+  r = run(q(tool("clipcap-infer")) + " image --model " + q(fixture("tiny-gpt2")) + " " + q(legacy_cases()[0].image));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("looks like an HF GPT-2 directory"), std::string::npos) << r.err;
+  EXPECT_EQ(lines(r.err).size(), 1u) << r.err;
+}
+
+TEST(InferCli, LegacyModelRefusesBeamSearch) {
+  auto r = run(q(tool("clipcap-infer")) + " image --model " + q(imported_model()) + " --beam-size 3 " +
+               q(legacy_cases()[0].image));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("legacy"), std::string::npos) << r.err;
+}
+
+TEST(InferCli, ImportErrorsNameTheFile) {
+  std::string out = test::temp_dir("infer-cli") + "/never";
+  auto r = run(q(tool("clipcap-infer")) + " import-upstream --checkpoint /nonexistent/model.pt --config " +
+               q(fixture("upstream-legacy/upstream_config.json")) + " --out " + q(out));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("/nonexistent/model.pt"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(out));
+
+  // A config whose clip_model cannot be found, without --clip.
+  std::string cfg_dir = test::temp_dir("infer-cli");
+  auto uc = read_json(fixture("upstream-legacy/upstream_config.json"));
+  uc["clip_model"] = "openai/clip-vit-base-patch32";
+  write_json_atomic(cfg_dir + "/upstream_config.json", uc);
+  r = run(q(tool("clipcap-infer")) + " import-upstream --checkpoint " + q(fixture("upstream-legacy/model.pt")) +
+          " --config " + q(cfg_dir + "/upstream_config.json") + " --out " + q(out));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("--clip"), std::string::npos) << r.err;
+  // ... and with --clip it works.
+  r = run(q(tool("clipcap-infer")) + " import-upstream --checkpoint " + q(fixture("upstream-legacy/model.pt")) +
+          " --config " + q(cfg_dir + "/upstream_config.json") + " --clip " + q(fixture("tiny-clip")) + " --out " + q(out));
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(fs::exists(out + "/model.safetensors"));
+}
+
+TEST(InferCli, HelpShowsDefaultsAndUsageErrorsExitTwo) {
+  auto r = run(q(tool("clipcap-infer")) + " image --help");
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_NE(r.out.find("--max-len"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("40"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("--beam-size"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("--threads"), std::string::npos) << r.out;
+
+  r = run(q(tool("clipcap-infer")) + " image " + q(legacy_cases()[0].image));  // no --model
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("--model"), std::string::npos) << r.err;
+}
+
+}  // namespace
+}  // namespace clipcap
