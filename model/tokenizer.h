@@ -2,7 +2,9 @@
 //
 //   auto tok = clipcap::load_tokenizer("gpt2");             // picks the kind from the files present
 //   std::vector<int64_t> ids = tok->encode("A dog runs .");
-//   std::string text = tok->decode(ids, {.clean_up_spaces = true});
+//   std::string text = tok->decode(ids);   // DecodeTextOptions: skip_special, clean_up_spaces
+//
+// Concrete kinds: model/bpe_tokenizer.h (GPT-2), model/clip_tokenizer.h, model/sentencepiece_tokenizer.h.
 #pragma once
 
 #include <cstdint>
@@ -35,6 +37,7 @@ std::string clean_up_tokenization(std::string text);
 
 // Chooses by the files in dir: vocab.json + merges.txt (or encoder.json + vocab.bpe) -> GPT-2 BPE,
 // unless dir's config says CLIP (then CLIP BPE); tokenizer.model / spm.model -> SentencePiece.
+// `dir` may also be a SentencePiece .model file. Error names dir when nothing fits.
 std::unique_ptr<Tokenizer> load_tokenizer(const std::string& dir);
 
 }  // namespace clipcap
