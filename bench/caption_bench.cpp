@@ -1,0 +1,267 @@
+// Captioning speed of the clipcap core: latency per batch and images/s for CLIP ViT-B/32 ->
+// upstream ConfigS mapping -> GPT-2 small with random weights, a fixed number of tokens per image.
+//
+//   build/bench/caption_bench --threads 2 --reps 5
+//       --runs cached:f32:1,cached:f32:16,cached:bf16:1,cached:bf16:16,upstream:f32:16  (one line)
+//
+// Algorithms (the same names as bench/py_caption_baseline.py, which runs the Python side):
+//   cached    clipcap's path: the batch through CLIP and the mapping at once, then
+//             clipcap::generate() (greedy, KV cache) with min_len = max_len = --tokens.
+//   upstream  upstream's Net.forward reproduced on the same modules: one image at a time, GPT-2
+//             recomputed over [BOS, prefix, tokens so far] every step with no cache, the LM head on
+//             every row, wpe added by hand (including the step-0 aliasing), EOS banned.
+//   legacy    the core's clipcap::legacy_generate() (the same algorithm as upstream, as shipped for
+//             imported checkpoints), one image at a time; it cannot ban EOS.
+// Input is random 224x224 pixel tensors: image decoding and preprocessing are not measured.
+// One JSON object per run on stdout (one line each), progress on stderr; bench/run_caption_bench.sh
+// runs both sides and writes the table.
+#include <ATen/CPUGeneratorImpl.h>
+#include <ATen/Parallel.h>
+#include <torch/torch.h>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <limits>
+#include <map>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "common/cli_main.h"
+#include "common/error.h"
+#include "common/runtime.h"
+#include "model/captioner.h"
+#include "model/legacy_captioner.h"
+
+namespace {
+
+using clipcap::Error;
+using TokenLists = std::vector<std::vector<int64_t>>;
+
+constexpr int64_t kEos = 50256;  // GPT-2 bos = eos
+
+struct BenchOptions {
+  std::string runs = "cached:f32:1,cached:f32:16,cached:bf16:1,cached:bf16:16,upstream:f32:16";
+  int tokens = 20;    // generated tokens per image (EOS banned until then)
+  int threads = 2;    // libtorch intra-op threads
+  int warmup = 1;     // untimed runs before the timed ones (upstream: on one image)
+  int reps = 5;       // timed runs per configuration; the median is reported
+  uint64_t seed = 0;  // weights and pixels
+  bool check = false; // first verify cached decoding against a full recompute
+};
+
+struct Run {
+  std::string algo, dtype;
+  int64_t batch = 1;
+};
+
+std::vector<Run> parse_runs(const std::string& spec) {
+  std::vector<Run> runs;
+  std::stringstream all(spec);
+  std::string item;
+  while (std::getline(all, item, ',')) {
+    Run r;
+    std::stringstream parts(item);
+    std::string batch;
+    if (!std::getline(parts, r.algo, ':') || !std::getline(parts, r.dtype, ':') || !std::getline(parts, batch))
+      throw Error("--runs: '" + item + "': expected algo:dtype:batch");
+    if (r.algo != "cached" && r.algo != "upstream" && r.algo != "legacy")
+      throw Error("--runs: '" + item + "': algo must be cached, upstream or legacy");
+    if (r.dtype != "f32" && r.dtype != "bf16") throw Error("--runs: '" + item + "': dtype must be f32 or bf16");
+    r.batch = std::stoll(batch);
+    if (r.batch < 1) throw Error("--runs: '" + item + "': batch must be >= 1");
+    runs.push_back(r);
+  }
+  return runs;
+}
+
+// Captioner needs a tokenizer only for its EOS id: the bench writes no text.
+class IdsOnlyTokenizer : public clipcap::Tokenizer {
+ public:
+  std::vector<int64_t> encode(const std::string&) const override { return {}; }
+  std::string decode(const std::vector<int64_t>&, const clipcap::DecodeTextOptions&) const override { return ""; }
+  int64_t vocab_size() const override { return 50257; }
+  int64_t bos_id() const override { return kEos; }
+  int64_t eos_id() const override { return kEos; }
+  int64_t pad_id() const override { return kEos; }
+  std::string kind() const override { return "gpt2-bpe"; }
+};
+
+// The benchmarked shapes, random weights from `seed`: CLIP ViT-B/32 vision tower, upstream
+// ConfigS mapping (pooler_output 768 -> 6 layers, 16 heads, 3072, ep_len 4), GPT-2 small.
+clipcap::Captioner make_captioner(torch::ScalarType dtype, uint64_t seed) {
+  torch::manual_seed(seed);
+  clipcap::CaptionerConfig cfg;
+  clipcap::CLIPVisionConfig& vc = cfg.clip.vision;
+  vc.hidden_size = 768;
+  vc.intermediate_size = 3072;
+  vc.num_attention_heads = 12;
+  vc.num_hidden_layers = 12;
+  vc.hidden_act = "quick_gelu";
+  vc.image_size = 224;
+  vc.patch_size = 32;
+  cfg.clip.projection_dim = 512;  // not used: the prefix input is pooler_output
+  cfg.gpt2 = clipcap::GPT2Config{};  // the defaults are GPT-2 small
+  cfg.mapping.input_size = vc.hidden_size;
+  cfg.mapping.output_size = cfg.gpt2.n_embd;  // ep_len 4, 6 layers, 16 heads, expansion 4 by default
+
+  clipcap::CLIPVisionTransformer clip(vc);
+  clipcap::Mapping mapping(cfg.mapping);
+  clipcap::GPT2 gpt2(cfg.gpt2);
+  clip->to(dtype);
+  mapping->to(dtype);
+  gpt2->to(dtype);  // Captioner takes its dtype from the GPT-2 weights
+  return clipcap::Captioner(cfg, clip, torch::nn::Linear{nullptr}, mapping, gpt2, std::make_unique<IdsOnlyTokenizer>(),
+                            clipcap::ImageProcessor(clipcap::ImageProcessorConfig{}), "");
+}
+
+clipcap::DecodeOptions fixed_length(int tokens) {
+  clipcap::DecodeOptions opts;  // greedy
+  opts.max_len = tokens;
+  opts.min_len = tokens;
+  return opts;
+}
+
+// clipcap's path: the batch through CLIP and the mapping, then generate() with the KV cache.
+TokenLists caption_cached(clipcap::Captioner& cap, const torch::Tensor& pixels, int tokens) {
+  return cap.generate_tokens(cap.embed_images(pixels), fixed_length(tokens));
+}
+
+// Greedy with EOS banned, the whole sequence through GPT-2 each step: the reference for --check.
+TokenLists caption_recompute(clipcap::Captioner& cap, const torch::Tensor& pixels, int tokens) {
+  auto& g = *cap.gpt2();
+  torch::Tensor x = cap.prefix(cap.embed_images(pixels));  // (B, E, D)
+  TokenLists out(pixels.size(0));
+  for (int step = 0; step < tokens; ++step) {
+    torch::Tensor logits = g.logits(g.forward(x).select(1, -1)).to(torch::kFloat);  // (B, V)
+    logits.select(1, kEos).fill_(-std::numeric_limits<float>::infinity());
+    torch::Tensor next = logits.argmax(-1);  // (B)
+    for (int64_t b = 0; b < next.size(0); ++b) out[b].push_back(next[b].item<int64_t>());
+    x = torch::cat({x, g.embed(next.unsqueeze(1)).to(x.scalar_type())}, 1);  // (B, E+step+1, D)
+  }
+  return out;
+}
+
+// Upstream's Net.forward (UPSTREAM.md, "Legacy inference, exactly") one image at a time, with EOS
+// banned so that every image gets `tokens` tokens, exactly as py_caption_baseline.py does.
+TokenLists caption_upstream(clipcap::Captioner& cap, const torch::Tensor& pixels, int tokens) {
+  auto& g = *cap.gpt2();
+  const torch::Tensor& wte = g.wte->weight;  // (V, D)
+  const torch::Tensor& wpe = g.wpe->weight;  // (n_positions, D)
+  TokenLists out;
+  for (int64_t i = 0; i < pixels.size(0); ++i) {
+    torch::Tensor prefix = cap.prefix(cap.embed_images(pixels.slice(0, i, i + 1)))[0];  // (E, D)
+    torch::Tensor start = torch::cat({wte[kEos].unsqueeze(0), prefix});                 // (1+E, D)
+    std::vector<int64_t> ids;
+    for (int step = 0; step < tokens; ++step) {
+      torch::Tensor emb = ids.empty() ? start  // step 0: the same tensor, so += below changes start
+                                      : torch::cat({start, wte.index_select(0, torch::tensor(ids))});  // (T, D)
+      emb.add_(wpe.slice(0, 0, emb.size(0)));                              // by hand; GPT-2 adds it again
+      torch::Tensor logits = g.logits(g.forward(emb.unsqueeze(0)))[0];     // (T, V): every row, as HF does
+      torch::Tensor probs = torch::softmax(logits.to(torch::kFloat), -1);  // upstream: argmax(softmax(l / T))
+      torch::Tensor last = probs[-1].clone();                              // (V)
+      last[kEos] = -1.0f;  // EOS banned: a fixed number of tokens
+      ids.push_back(last.argmax().item<int64_t>());
+    }
+    out.push_back(std::move(ids));
+  }
+  return out;
+}
+
+// The core's own legacy path (model/legacy_captioner.h), one image at a time. It stops at EOS,
+// which random weights almost never pick; a shorter caption fails the run's token count check.
+TokenLists caption_legacy(clipcap::Captioner& cap, const torch::Tensor& pixels, int tokens) {
+  TokenLists out;
+  for (int64_t i = 0; i < pixels.size(0); ++i) {
+    torch::Tensor prefix = cap.prefix(cap.embed_images(pixels.slice(0, i, i + 1)))[0];  // (E, D)
+    out.push_back(clipcap::legacy_generate(*cap.gpt2(), prefix, tokens));
+  }
+  return out;
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+int run(int argc, char** argv) {
+  BenchOptions o;
+  CLI::App app{"clipcap captioning benchmark (see bench/README.md)"};
+  app.add_option("--runs", o.runs, "comma-separated algo:dtype:batch; algo cached|upstream|legacy, dtype f32|bf16")
+      ->capture_default_str();
+  app.add_option("--tokens", o.tokens, "generated tokens per image")->capture_default_str();
+  app.add_option("-t,--threads", o.threads, "libtorch intra-op threads")->capture_default_str();
+  app.add_option("--warmup", o.warmup, "untimed runs per configuration")->capture_default_str();
+  app.add_option("--reps", o.reps, "timed runs per configuration (median reported)")->capture_default_str();
+  app.add_option("--seed", o.seed, "seed of the random weights and pixels")->capture_default_str();
+  app.add_flag("--check", o.check, "first check cached decoding == full recompute (f32, batch 2)");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  if (o.tokens < 1 || o.reps < 1 || o.warmup < 0) throw Error("--tokens and --reps must be >= 1, --warmup >= 0");
+  const std::vector<Run> runs = parse_runs(o.runs);
+
+  clipcap::RuntimeOptions rt;
+  rt.threads = o.threads;
+  clipcap::apply_runtime(rt);
+  torch::NoGradGuard no_grad;
+  std::cerr << "cpp: libtorch " << TORCH_VERSION << ", threads " << at::get_num_threads() << "\n";
+  std::map<std::string, clipcap::Captioner> models;  // by dtype, each built from the same seed
+  auto model_for = [&](const std::string& dtype) -> clipcap::Captioner& {
+    auto it = models.find(dtype);
+    if (it == models.end()) it = models.emplace(dtype, make_captioner(clipcap::parse_dtype(dtype), o.seed)).first;
+    return it->second;
+  };
+
+  if (o.check) {
+    torch::Tensor px = torch::randn({2, 3, 224, 224});
+    if (caption_cached(model_for("f32"), px, o.tokens) != caption_recompute(model_for("f32"), px, o.tokens))
+      throw Error("--check: KV-cached tokens differ from full recompute");
+    std::cerr << "cpp: check ok: cached == recompute\n";
+  }
+
+  for (const Run& r : runs) {
+    clipcap::Captioner& model = model_for(r.dtype);
+    auto gen = at::make_generator<at::CPUGeneratorImpl>(o.seed + 1);
+    torch::Tensor px = at::randn({r.batch, 3, 224, 224}, gen);  // (B, 3, 224, 224) float32, as a processor gives
+    auto caption = [&](const torch::Tensor& p) {
+      if (r.algo == "cached") return caption_cached(model, p, o.tokens);
+      if (r.algo == "upstream") return caption_upstream(model, p, o.tokens);
+      return caption_legacy(model, p, o.tokens);
+    };
+    const bool per_image = r.algo != "cached";  // a warm-up on one image is enough
+    for (int i = 0; i < o.warmup; ++i) caption(per_image ? px.slice(0, 0, 1) : px);
+    std::vector<double> times;
+    for (int i = 0; i < o.reps; ++i) {
+      auto t0 = std::chrono::steady_clock::now();
+      TokenLists ids = caption(px);
+      times.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+      for (const auto& row : ids)
+        if (static_cast<int>(row.size()) != o.tokens) throw Error("a caption has " + std::to_string(row.size()) + " tokens");
+    }
+    const double med = median(times);
+    nlohmann::json rec = {{"impl", "cpp"},       {"algo", r.algo},     {"dtype", r.dtype},
+                          {"batch", r.batch},    {"tokens", o.tokens}, {"threads", at::get_num_threads()},
+                          {"reps", o.reps},      {"median_s", med},    {"images_per_s", r.batch / med},
+                          {"times_s", times}};
+    std::fprintf(stderr, "cpp: %s %s batch %lld: median %.1f ms, %.2f img/s\n", r.algo.c_str(), r.dtype.c_str(),
+                 static_cast<long long>(r.batch), med * 1e3, r.batch / med);
+    std::cout << rec.dump() << std::endl;
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  return clipcap::run_main("caption_bench", [&] { return run(argc, argv); });
+}

@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# The captioning benchmark, both sides in one session (bench/README.md):
+#
+#   bench/run_caption_bench.sh [BUILD_DIR]        # default: build
+#   THREADS=2 REPS=5 UPSTREAM_REPS=3 TOKENS=20 bench/run_caption_bench.sh build-bench
+#
+# Runs build/bench/caption_bench (clipcap, C++) and bench/py_caption_baseline.py (Debian's
+# /usr/bin/python3 with python3-torch) on the same shapes, thread count and token count, pair by
+# pair (C++ then Python for each algorithm, so load changes hit both sides of a ratio alike), then
+# prints a markdown table and writes it with the raw JSON to bench/results/caption_<time>.{md,json}.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(dirname "$here")"
+build="${1:-build}"
+[[ "$build" = /* ]] || build="$root/$build"
+bin="$build/bench/caption_bench"
+py=/usr/bin/python3  # Debian's: the one with torch (a pyenv python3 may come first on PATH)
+THREADS="${THREADS:-2}" REPS="${REPS:-5}" UPSTREAM_REPS="${UPSTREAM_REPS:-3}" TOKENS="${TOKENS:-20}" WARMUP="${WARMUP:-1}"
+CACHED_RUNS="${CACHED_RUNS:-cached:f32:1,cached:f32:16,cached:bf16:1,cached:bf16:16}"
+UPSTREAM_RUNS="${UPSTREAM_RUNS:-upstream:f32:16}"
+
+[[ -x "$bin" ]] || { echo "run_caption_bench.sh: $bin not found; build it: cmake --build $build --target caption_bench -j2" >&2; exit 1; }
+"$py" -c "import torch" 2>/dev/null || { echo "run_caption_bench.sh: $py has no torch (apt-get install python3-torch)" >&2; exit 1; }
+
+# Both libtorch builds use OpenMP (and OpenBLAS's OpenMP variant): pin the pool to the same size.
+export OMP_NUM_THREADS="$THREADS"
+mkdir -p "$here/results"
+stamp="$(date -u +%Y%m%dT%H%M%SZ)"
+raw="$(mktemp)"
+trap 'rm -f "$raw"' EXIT
+common=(--threads "$THREADS" --tokens "$TOKENS" --warmup "$WARMUP")
+
+load() { cut -d' ' -f1-3 /proc/loadavg; }
+note() { echo "{\"event\": \"$1\", \"loadavg\": \"$(load)\", \"time\": \"$(date -u +%FT%TZ)\"}" >> "$raw"; }
+
+note start
+echo "== clipcap cached ($CACHED_RUNS), load $(load)" >&2
+"$bin" "${common[@]}" --reps "$REPS" --runs "$CACHED_RUNS" >> "$raw"
+echo "== python (a) cached, load $(load)" >&2
+"$py" "$here/py_caption_baseline.py" "${common[@]}" --reps "$REPS" --runs "$CACHED_RUNS" >> "$raw"
+echo "== clipcap upstream algorithm ($UPSTREAM_RUNS), load $(load)" >&2
+"$bin" "${common[@]}" --reps "$UPSTREAM_REPS" --runs "$UPSTREAM_RUNS" >> "$raw"
+echo "== python (b) upstream algorithm, load $(load)" >&2
+"$py" "$here/py_caption_baseline.py" "${common[@]}" --reps "$UPSTREAM_REPS" --runs "$UPSTREAM_RUNS" >> "$raw"
+note end
+
+cmd="THREADS=$THREADS REPS=$REPS UPSTREAM_REPS=$UPSTREAM_REPS TOKENS=$TOKENS WARMUP=$WARMUP bench/run_caption_bench.sh $(basename "$build")"
+cpu="$(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) cores"
+"$py" - "$raw" "$here/results/caption_$stamp" "$cmd" "$cpu" "$(uname -r)" <<'EOF'
+import json, sys
+raw, out, cmd, cpu, kernel = sys.argv[1:6]
+rows = [json.loads(l) for l in open(raw) if l.strip()]
+events = {r["event"]: r for r in rows if "event" in r}
+runs = [r for r in rows if "impl" in r]
+get = lambda impl, algo, dt, b: next((r for r in runs if (r["impl"], r["algo"], r["dtype"], r["batch"]) == (impl, algo, dt, b)), None)
+ms = lambda r: f"{r['median_s'] * 1e3:,.0f}" if r else "-"
+ips = lambda r: f"{r['images_per_s']:.2f}" if r else "-"
+ratio = lambda base, fast: f"{base['median_s'] / fast['median_s']:.2f}x" if base and fast else "-"
+
+tok = runs[0]["tokens"] if runs else "?"
+L = [f"Captioning {tok} tokens per image, {runs[0]['threads'] if runs else '?'} threads; median of "
+     f"{', '.join(sorted({str(r['reps']) for r in runs}))} timed runs after a warm-up.", "",
+     "| configuration | clipcap C++ ms/batch | clipcap img/s | Python (a) ms/batch | Python (a) img/s | clipcap speed-up vs (a) |",
+     "|---|---:|---:|---:|---:|---:|"]
+for dt in ("f32", "bf16"):
+    for b in (1, 16):
+        c, p = get("cpp", "cached", dt, b), get("python", "cached", dt, b)
+        if c or p:
+            L.append(f"| {dt} batch {b} | {ms(c)} | {ips(c)} | {ms(p)} | {ips(p)} | {ratio(p, c)} |")
+ub = max([r["batch"] for r in runs if r["algo"] == "upstream"] or [16])
+pu, cu = get("python", "upstream", "f32", ub), get("cpp", "upstream", "f32", ub)
+L += ["", f"Upstream's algorithm (b) on {ub} images (one at a time, no KV cache, f32):", "",
+      f"| (b) run by | ms for {ub} images | img/s | clipcap f32 batch {ub} speed-up | clipcap bf16 batch {ub} speed-up |",
+      "|---|---:|---:|---:|---:|"]
+for name, u in (("Python (upstream's code path)", pu), ("C++ (same algorithm on clipcap modules)", cu)):
+    L.append(f"| {name} | {ms(u)} | {ips(u)} | {ratio(u, get('cpp', 'cached', 'f32', ub))} | "
+             f"{ratio(u, get('cpp', 'cached', 'bf16', ub))} |")
+L += ["", f"Load average (1/5/15 min) at start: {events.get('start', {}).get('loadavg', '?')}, "
+      f"at end: {events.get('end', {}).get('loadavg', '?')}; {events.get('start', {}).get('time', '?')} to "
+      f"{events.get('end', {}).get('time', '?')}.", f"Machine: {cpu}, Linux {kernel}.", f"Command: `{cmd}`"]
+md = "\n".join(L) + "\n"
+open(out + ".md", "w").write(md)
+json.dump({"command": cmd, "machine": cpu, "kernel": kernel, "events": events, "runs": runs},
+          open(out + ".json", "w"), indent=1)
+print(md)
+print(f"written: {out}.md, {out}.json", file=sys.stderr)
+EOF
