@@ -36,10 +36,10 @@ const DtypeInfo* find_dtype(const std::string& name) {
   return nullptr;
 }
 
-const char* dtype_name(torch::ScalarType t) {
+const char* dtype_name(torch::ScalarType t) {  // nullptr: not storable
   for (const auto& d : kDtypes)
     if (d.torch_type && *d.torch_type == t) return d.name;
-  throw Error(std::string("safetensors: cannot store dtype ") + c10::toString(t));
+  return nullptr;
 }
 
 bool is_float(torch::ScalarType t) {
@@ -203,7 +203,11 @@ void save_safetensors(const std::string& path, const NamedTensors& tensors,
   uint64_t offset = 0;
   for (const auto& [name, t] : sorted) {
     uint64_t bytes = static_cast<uint64_t>(t.numel()) * t.element_size();
-    header[name] = {{"dtype", dtype_name(t.scalar_type())},
+    const char* dtype = dtype_name(t.scalar_type());
+    if (!dtype)
+      throw Error(path + ": tensor '" + name + "': cannot store dtype " + c10::toString(t.scalar_type()) +
+                  " in safetensors");
+    header[name] = {{"dtype", dtype},
                     {"shape", t.sizes().vec()},
                     {"data_offsets", {offset, offset + bytes}}};
     offset += bytes;
