@@ -17,6 +17,9 @@ std::unique_ptr<WeightSource> open_weights(const std::string& path) {
   // torch.save writes a zip archive ("PK\3\4"); safetensors starts with a little-endian length.
   if (in.gcount() == 4 && magic[0] == 'P' && magic[1] == 'K' && magic[2] == 3 && magic[3] == 4)
     return open_torch_checkpoint(path);
+  // torch.save before PyTorch 1.6 wrote a bare pickle stream (protocol marker 0x80).
+  if (in.gcount() >= 2 && static_cast<unsigned char>(magic[0]) == 0x80 && magic[1] >= 2 && magic[1] <= 5)
+    throw Error(path + ": old (pre-1.6) torch.save format; re-save it with a current PyTorch or convert it to safetensors");
   return std::make_unique<SafetensorsFile>(path);
 }
 
