@@ -322,7 +322,7 @@ CLIPModelImpl::CLIPModelImpl(const CLIPConfig& cfg, bool with_text) : config(cfg
     visual_projection = register_module("visual_projection", projection(cfg.vision.hidden_size));
     if (text) text_projection = register_module("text_projection", projection(cfg.text.hidden_size));
   }
-  if (!cfg.vision_only) logit_scale = register_parameter("logit_scale", torch::tensor(2.6592));  // HF's init value
+  if (!cfg.vision_only) logit_scale = register_parameter("logit_scale", torch::full({}, 2.6592));  // HF's init value, float32
 }
 
 torch::Tensor CLIPModelImpl::image_embeds(const torch::Tensor& vision_pooled) {
