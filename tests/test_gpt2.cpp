@@ -330,8 +330,9 @@ TEST(GPT2Bf16, GreedyMostlyAgreesWithFloat32) {
   EXPECT_EQ(gpt2->wte->weight.scalar_type(), torch::kBFloat16);
   const torch::Tensor& want = E("gpt2.greedy.tokens");
   torch::Tensor got = greedy(gpt2, E("gpt2.greedy.prefix_embeds"), want.size(1));
-  // bf16 keeps ~3 significant digits: the first decision (margin >= 2e-3 x many) should hold, and
-  // most of the continuation.
+  // bf16 keeps ~3 significant digits; the fixture's greedy margins are >= 0.26 (manifest
+  // greedy_min_margin) but bf16 errors compound along the continuation: require the first token
+  // and at least half of them.
   EXPECT_EQ(got[0][0].item<int64_t>(), want[0][0].item<int64_t>());
   EXPECT_GE((got == want).sum().item<int64_t>() * 2, want.numel());
   // Logits stay close to the float32 reference.
