@@ -30,6 +30,8 @@ fi
 
 [ "${1:-}" = "--no-build" ] && exit 0
 
+# Paths relative to the checkout in ccache's hash, so a fresh clone elsewhere (CI) hits the cache.
+export CCACHE_BASEDIR="$PWD" CCACHE_NOHASHDIR=true
 jobs=$(nproc 2>/dev/null || echo 2)
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j"$jobs"
