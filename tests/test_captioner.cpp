@@ -33,7 +33,8 @@ MappingConfig small_mapping() {
 
 std::vector<std::string> fixture_images() {
   std::vector<std::string> paths;
-  for (const auto& c : read_json(fixture("expected/legacy.json"))["cases"]) paths.push_back(fixture(c["image"]));
+  const auto legacy = read_json(fixture("expected/legacy.json"));  // keep it alive for the loop
+  for (const auto& c : legacy["cases"]) paths.push_back(fixture(c["image"]));
   return paths;
 }
 

@@ -3,6 +3,7 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/torch.h>
 
+#include <nlohmann/json.hpp>
 #include <set>
 
 #include "common/error.h"
@@ -78,7 +79,7 @@ TEST(Decoding, BatchWithRowsStoppingEarlyMatchesSingles) {
     EXPECT_EQ(batch[b], generate(tiny_gpt2(), prefixes.slice(0, b, b + 1), opts, eos())[0]) << "row " << b;
     for (auto t : batch[b]) EXPECT_NE(t, eos());
   }
-  EXPECT_GE(lengths.size(), 1u);
+  EXPECT_GE(lengths.size(), 2u) << "every row stopped at the same step: the test exercises nothing";
 }
 
 TEST(Decoding, BeamSizeOneIsGreedy) {

@@ -43,7 +43,8 @@ struct Case {
 };
 std::vector<Case> legacy_cases() {
   std::vector<Case> out;
-  for (const auto& c : read_json(fixture("expected/legacy.json"))["cases"])
+  const auto legacy = read_json(fixture("expected/legacy.json"));  // keep it alive for the loop
+  for (const auto& c : legacy["cases"])
     out.push_back({fixture(c["image"]), c["caption"]});
   return out;
 }
@@ -118,9 +119,10 @@ TEST(InferCli, ImportErrorsNameTheFile) {
           " --config " + q(cfg_dir + "/upstream_config.json") + " --out " + q(out));
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("--clip"), std::string::npos) << r.err;
-  // ... and with --clip it works.
+  // ... and with --clip (and --gpt2, the config's relative text_model no longer resolves) it works.
   r = run(q(tool("clipcap-infer")) + " import-upstream --checkpoint " + q(fixture("upstream-legacy/model.pt")) +
-          " --config " + q(cfg_dir + "/upstream_config.json") + " --clip " + q(fixture("tiny-clip")) + " --out " + q(out));
+          " --config " + q(cfg_dir + "/upstream_config.json") + " --clip " + q(fixture("tiny-clip")) + " --gpt2 " + q(fixture("tiny-gpt2")) +
+          " --out " + q(out));
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_TRUE(fs::exists(out + "/model.safetensors"));
 }

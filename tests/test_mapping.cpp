@@ -33,14 +33,17 @@ Mapping upstream_mapping() {
 
 std::vector<std::string> legacy_image_names() {
   std::vector<std::string> names;
-  for (const auto& c : read_json(fixture("expected/legacy.json"))["cases"]) names.push_back(c["name"]);
+  const auto legacy = read_json(fixture("expected/legacy.json"));  // keep it alive for the loop
+  for (const auto& c : legacy["cases"]) names.push_back(c["name"]);
+  if (names.empty()) ADD_FAILURE() << "no cases in expected/legacy.json";
   return names;
 }
 
 TEST(Mapping, ParameterNamesAreUpstreamStateDictNames) {
   auto m = upstream_mapping();
   std::vector<std::string> want;
-  for (const auto& k : read_json(fixture("manifest.json"))["legacy"]["state_dict_keys"]) {
+  const auto manifest = read_json(fixture("manifest.json"));
+  for (const auto& k : manifest["legacy"]["state_dict_keys"]) {
     std::string key = k;
     if (key.rfind("mp.", 0) == 0) want.push_back(key.substr(3));
   }
