@@ -1,0 +1,382 @@
+#include "data/dataset_sources.h"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cctype>
+#include <filesystem>
+#include <unordered_map>
+
+#include "common/atomic_file.h"
+#include "common/error.h"
+
+namespace clipcap {
+
+using nlohmann::json;
+
+int64_t CaptionSource::caption_count() const {
+  int64_t n = 0;
+  for (const auto& item : items) n += static_cast<int64_t>(item.captions.size());
+  return n;
+}
+
+std::string normalise_split(const std::string& name) {
+  if (name == "train" || name == "restval") return "train";
+  if (name == "val" || name == "valid" || name == "validation" || name == "dev") return "val";
+  if (name == "test") return "test";
+  return "";
+}
+
+namespace {
+
+bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f'; }
+
+std::string ltrim(const std::string& s) {
+  size_t b = 0;
+  while (b < s.size() && is_space(s[b])) ++b;
+  return s.substr(b);
+}
+
+std::string trim(const std::string& s) {
+  std::string t = ltrim(s);
+  while (!t.empty() && is_space(t.back())) t.pop_back();
+  return t;
+}
+
+// Groups rows by image, keeping first-appearance order of images and file order of captions.
+class ItemCollector {
+ public:
+  ItemCollector(CaptionSource& out, const SourceOptions& opts) : out_(out), opts_(opts) {}
+
+  void add(const std::string& image, std::string caption, const std::string& split_name, const std::string& row) {
+    if (image.empty()) return problem(row, "empty image path");
+    if (caption.empty()) return problem(row, "empty caption");
+    if (opts_.lowercase)
+      for (char& c : caption) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    std::string split;
+    if (!split_name.empty()) {
+      split = normalise_split(split_name);
+      if (split.empty())
+        problem(row, "unknown split '" + split_name + "' (expected train, restval, val or test): split decided by --seed");
+    }
+    auto [it, fresh] = index_.emplace(image, out_.items.size());
+    if (fresh) out_.items.push_back({image, {}, split});
+    SourceItem& item = out_.items[it->second];
+    if (!split.empty() && item.split.empty()) {
+      item.split = split;
+    } else if (!split.empty() && item.split != split) {
+      return problem(row, "image '" + image + "' is in split '" + item.split + "' on an earlier row, here '" + split +
+                              "': caption dropped");
+    }
+    item.captions.push_back(std::move(caption));
+  }
+
+  void problem(const std::string& row, const std::string& reason) { out_.problems.push_back({row, reason}); }
+
+ private:
+  CaptionSource& out_;
+  const SourceOptions& opts_;
+  std::unordered_map<std::string, size_t> index_;
+};
+
+std::vector<std::string> split_lines(const std::string& text) {
+  std::vector<std::string> lines;
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t nl = text.find('\n', start);
+    if (nl == std::string::npos) nl = text.size();
+    std::string line = text.substr(start, nl - start);
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    lines.push_back(std::move(line));
+    start = nl + 1;
+  }
+  if (!lines.empty() && lines.back().empty()) lines.pop_back();
+  return lines;
+}
+
+// "4   A dog runs ." -> "A dog runs .": the comment number, whitespace, then the caption.
+bool recover_number_and_caption(const std::string& rest, std::string& caption) {
+  size_t p = 0;
+  while (p < rest.size() && is_space(rest[p])) ++p;
+  size_t digits = p;
+  while (p < rest.size() && std::isdigit(static_cast<unsigned char>(rest[p]))) ++p;
+  if (p == digits || p >= rest.size() || !is_space(rest[p])) return false;
+  caption = trim(rest.substr(p));
+  return !caption.empty();
+}
+
+void parse_flickr(const std::string& text, const std::string& name, CaptionSource& out, ItemCollector& items) {
+  auto lines = split_lines(text);
+  for (size_t i = 0; i < lines.size(); ++i) {
+    const std::string& line = lines[i];
+    const std::string row = name + ":" + std::to_string(i + 1);
+    if (trim(line).empty()) continue;
+    if (i == 0 && line.rfind("image_name", 0) == 0) continue;  // header
+    size_t bar1 = line.find('|');
+    if (bar1 == std::string::npos) {
+      items.problem(row, "no '|' separator (expected 'image_name| comment_number| comment')");
+      continue;
+    }
+    std::string image = trim(line.substr(0, bar1));
+    std::string rest = line.substr(bar1 + 1);
+    size_t bar2 = rest.find('|');
+    std::string caption;
+    if (bar2 != std::string::npos) {
+      caption = ltrim(rest.substr(bar2 + 1));
+    } else if (recover_number_and_caption(rest, caption)) {
+      out.recovered.push_back({row, "no second '|': caption recovered after the comment number"});
+    } else {
+      items.problem(row, "no second '|' and no 'number caption' after the first: row cannot be recovered");
+      continue;
+    }
+    items.add(image, caption, "", row);
+  }
+}
+
+const json* find_array(const json& root, const char* key, const std::string& name) {
+  if (!root.is_object() || !root.contains(key) || !root[key].is_array())
+    throw Error(name + ": no '" + key + "' array (is --format right?)");
+  return &root[key];
+}
+
+json parse_json_document(const std::string& text, const std::string& name) {
+  try {
+    return json::parse(text);
+  } catch (const json::parse_error& e) {
+    size_t upto = std::min<size_t>(e.byte ? e.byte - 1 : 0, text.size());
+    size_t line = 1 + std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(upto), '\n');
+    throw Error(name + ": invalid JSON near line " + std::to_string(line));
+  }
+}
+
+std::string string_field(const json& obj, const std::string& key) {
+  if (!obj.is_object() || !obj.contains(key) || !obj[key].is_string()) return "";
+  return obj[key].get<std::string>();
+}
+
+void parse_karpathy(const std::string& text, const std::string& name, ItemCollector& items) {
+  json root = parse_json_document(text, name);
+  const json& images = *find_array(root, "images", name);
+  for (size_t i = 0; i < images.size(); ++i) {
+    const json& img = images[i];
+    const std::string row = name + ": images[" + std::to_string(i) + "]";
+    std::string file = string_field(img, "filename");
+    if (file.empty()) {
+      items.problem(row, "no 'filename'");
+      continue;
+    }
+    std::string dir = string_field(img, "filepath");
+    std::string path = dir.empty() ? file : dir + "/" + file;
+    std::string split = string_field(img, "split");
+    if (!img.contains("sentences") || !img["sentences"].is_array() || img["sentences"].empty()) {
+      items.problem(row, "image '" + path + "' has no sentences");
+      continue;
+    }
+    for (const json& s : img["sentences"]) {
+      std::string raw = string_field(s, "raw");
+      if (raw.empty() && s.contains("tokens") && s["tokens"].is_array()) {
+        for (const json& t : s["tokens"])
+          if (t.is_string()) raw += (raw.empty() ? "" : " ") + t.get<std::string>();
+      }
+      items.add(path, trim(raw), split, row);
+    }
+  }
+}
+
+void parse_coco(const std::string& text, const std::string& name, CaptionSource& out, ItemCollector& items) {
+  json root = parse_json_document(text, name);
+  const json& images = *find_array(root, "images", name);
+  const json& annotations = *find_array(root, "annotations", name);
+  // image id -> file and its captions, so captions follow the images array's order.
+  std::unordered_map<std::string, size_t> by_id;
+  std::vector<std::pair<std::string, std::vector<std::string>>> files;
+  for (size_t i = 0; i < images.size(); ++i) {
+    const json& img = images[i];
+    std::string file = string_field(img, "file_name");
+    if (file.empty() || !img.contains("id")) {
+      items.problem(name + ": images[" + std::to_string(i) + "]", "no 'id' or 'file_name'");
+      continue;
+    }
+    by_id.emplace(img["id"].dump(), files.size());
+    files.push_back({file, {}});
+  }
+  for (size_t i = 0; i < annotations.size(); ++i) {
+    const json& a = annotations[i];
+    const std::string row = name + ": annotations[" + std::to_string(i) + "]";
+    if (!a.is_object() || !a.contains("image_id")) {
+      items.problem(row, "no 'image_id'");
+      continue;
+    }
+    auto it = by_id.find(a["image_id"].dump());
+    if (it == by_id.end()) {
+      items.problem(row, "image_id " + a["image_id"].dump() + " is not in 'images'");
+      continue;
+    }
+    std::string caption = trim(string_field(a, "caption"));
+    if (caption.empty()) {
+      items.problem(row, "no caption");
+      continue;
+    }
+    files[it->second].second.push_back(caption);
+  }
+  for (auto& [file, captions] : files) {
+    if (captions.empty()) {
+      items.problem(name + ": images '" + file + "'", "image has no annotations");
+      continue;
+    }
+    for (auto& c : captions) items.add(file, c, "", name + ": image '" + file + "'");
+  }
+  (void)out;
+}
+
+void add_record(ItemCollector& items, const std::string& image, const json& caption, const std::string& split,
+                const std::string& row, const SourceOptions& opts) {
+  if (image.empty()) return items.problem(row, "no '" + opts.image_column + "' value");
+  if (caption.is_array()) {
+    if (caption.empty()) return items.problem(row, "empty '" + opts.caption_column + "' list");
+    for (const json& c : caption) {
+      if (!c.is_string()) return items.problem(row, "'" + opts.caption_column + "' holds a non-string");
+      items.add(image, trim(c.get<std::string>()), split, row);
+    }
+    return;
+  }
+  if (!caption.is_string()) return items.problem(row, "no '" + opts.caption_column + "' text");
+  items.add(image, trim(caption.get<std::string>()), split, row);
+}
+
+void parse_jsonl(const std::string& text, const std::string& name, const SourceOptions& opts, ItemCollector& items) {
+  auto lines = split_lines(text);
+  for (size_t i = 0; i < lines.size(); ++i) {
+    const std::string row = name + ":" + std::to_string(i + 1);
+    if (trim(lines[i]).empty()) continue;
+    json obj;
+    try {
+      obj = json::parse(lines[i]);
+    } catch (const json::parse_error&) {
+      items.problem(row, "invalid JSON");
+      continue;
+    }
+    if (!obj.is_object()) {
+      items.problem(row, "not a JSON object");
+      continue;
+    }
+    json caption = obj.contains(opts.caption_column) ? obj[opts.caption_column] : json();
+    std::string split = opts.split_column.empty() ? "" : string_field(obj, opts.split_column);
+    add_record(items, trim(string_field(obj, opts.image_column)), caption, split, row, opts);
+  }
+}
+
+// RFC 4180: quoted fields may hold separators, doubled quotes and newlines. Each record carries
+// the line it starts on.
+struct CsvRecord {
+  size_t line = 0;
+  std::vector<std::string> fields;
+};
+
+std::vector<CsvRecord> parse_csv_records(const std::string& text, char sep) {
+  std::vector<CsvRecord> records;
+  CsvRecord rec{1, {}};
+  std::string field;
+  bool quoted = false, any = false;
+  size_t line = 1;
+  for (size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (quoted) {
+      if (c == '"') {
+        if (i + 1 < text.size() && text[i + 1] == '"') {
+          field.push_back('"');
+          ++i;
+        } else {
+          quoted = false;
+        }
+      } else {
+        if (c == '\n') ++line;
+        field.push_back(c);
+      }
+      continue;
+    }
+    if (c == '"' && field.empty()) {
+      quoted = any = true;
+    } else if (c == sep) {
+      rec.fields.push_back(std::move(field));
+      field.clear();
+      any = true;
+    } else if (c == '\n' || c == '\r') {
+      if (c == '\r' && i + 1 < text.size() && text[i + 1] == '\n') ++i;
+      if (any || !field.empty()) {
+        rec.fields.push_back(std::move(field));
+        records.push_back(std::move(rec));
+      }
+      field.clear();
+      any = false;
+      ++line;
+      rec = CsvRecord{line, {}};
+    } else {
+      field.push_back(c);
+      any = true;
+    }
+  }
+  if (any || !field.empty()) {
+    rec.fields.push_back(std::move(field));
+    records.push_back(std::move(rec));
+  }
+  return records;
+}
+
+void parse_csv(const std::string& text, const std::string& name, const SourceOptions& opts, ItemCollector& items) {
+  auto records = parse_csv_records(text, opts.csv_separator);
+  if (records.empty()) throw Error(name + ": empty CSV file (expected a header row)");
+  const auto& header = records[0].fields;
+  auto column = [&](const std::string& key, bool required) -> int {
+    for (size_t i = 0; i < header.size(); ++i)
+      if (trim(header[i]) == key) return static_cast<int>(i);
+    if (required) {
+      std::string names;
+      for (const auto& h : header) names += (names.empty() ? "" : ", ") + trim(h);
+      throw Error(name + ": header has no column '" + key + "' (columns: " + names + ")");
+    }
+    return -1;
+  };
+  int image_col = column(opts.image_column, true);
+  int caption_col = column(opts.caption_column, true);
+  int split_col = opts.split_column.empty() ? -1 : column(opts.split_column, true);
+  for (size_t r = 1; r < records.size(); ++r) {
+    const auto& f = records[r].fields;
+    const std::string row = name + ":" + std::to_string(records[r].line);
+    int need = std::max({image_col, caption_col, split_col});
+    if (static_cast<int>(f.size()) <= need) {
+      items.problem(row, "has " + std::to_string(f.size()) + " fields, the header " + std::to_string(header.size()));
+      continue;
+    }
+    std::string split = split_col >= 0 ? trim(f[split_col]) : "";
+    add_record(items, trim(f[image_col]), json(f[caption_col]), split, row, opts);
+  }
+}
+
+}  // namespace
+
+CaptionSource parse_caption_source(const std::string& text, const std::string& name, const SourceOptions& opts) {
+  CaptionSource out;
+  ItemCollector items(out, opts);
+  if (opts.format == "flickr")
+    parse_flickr(text, name, out, items);
+  else if (opts.format == "karpathy")
+    parse_karpathy(text, name, items);
+  else if (opts.format == "coco")
+    parse_coco(text, name, out, items);
+  else if (opts.format == "jsonl")
+    parse_jsonl(text, name, opts, items);
+  else if (opts.format == "csv")
+    parse_csv(text, name, opts, items);
+  else
+    throw Error("unknown caption format '" + opts.format + "' (expected flickr, karpathy, coco, jsonl or csv)");
+  return out;
+}
+
+CaptionSource read_caption_source(const std::string& path, const SourceOptions& opts) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) throw Error(path + ": captions file not found");
+  return parse_caption_source(read_file(path), std::filesystem::path(path).filename().string(), opts);
+}
+
+}  // namespace clipcap
