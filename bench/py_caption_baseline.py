@@ -165,10 +165,17 @@ def next_token(logits, step, min_len):  # (B, V) greedy, EOS banned before min_l
     return logits.argmax(dim=-1)
 
 
+PHASES = {}  # seconds of the last caption_cached call per phase
+
+
 def caption_cached(model, px, n_tokens):
     """(a): batched greedy decoding with a preallocated KV cache. Returns (B, n_tokens) ids."""
     g = model.gpt2
-    prefix = model.prefix(px)  # (B, P, D)
+    t0 = time.perf_counter()
+    pooled = model.clip(px.to(g.wte.weight.dtype))  # (B, D)
+    t1 = time.perf_counter()
+    prefix = model.mapping(pooled)  # (B, P, D)
+    t2 = time.perf_counter()
     B, P, _ = prefix.shape
     cache = g.new_cache(B, P + n_tokens, prefix.dtype)
     h = g(prefix, cache, 0)  # (B, P, D)
@@ -179,7 +186,9 @@ def caption_cached(model, px, n_tokens):
         h = g(g.wte(tok).unsqueeze(1), cache, P + step - 1)  # (B, 1, D)
         tok = next_token(g.logits(h[:, -1]).float(), step, n_tokens)
         out.append(tok)
-    return torch.stack(out, dim=1)
+    ids = torch.stack(out, dim=1)
+    PHASES.update(clip=t1 - t0, mapping=t2 - t1, decode=time.perf_counter() - t2)
+    return ids
 
 
 def caption_full_recompute(model, px, n_tokens):
@@ -221,13 +230,14 @@ def bench(fn, model, px, n_tokens, warmup, reps):
     with torch.inference_mode():
         for _ in range(warmup):  # one image is enough to warm up the per-image algorithm
             fn(model, px[:1] if fn is caption_upstream else px, n_tokens)
-        times = []
+        times, phases = [], []
         for _ in range(reps):
             t0 = time.perf_counter()
             ids = fn(model, px, n_tokens)
             times.append(time.perf_counter() - t0)
+            phases.append(dict(PHASES))
     assert ids.shape == (px.shape[0], n_tokens), ids.shape
-    return times, ids
+    return times, phases
 
 
 def main():
@@ -261,11 +271,14 @@ def main():
         batch = int(batch)
         m = model.to(DTYPES[dname])
         px = torch.randn(batch, 3, 224, 224, generator=torch.Generator().manual_seed(args.seed + 1))  # float32
-        times, _ = bench(ALGORITHMS[algo], m, px, args.tokens, args.warmup, args.reps)
+        PHASES.clear()
+        times, phases = bench(ALGORITHMS[algo], m, px, args.tokens, args.warmup, args.reps)
         med = statistics.median(times)
         rec = {"impl": "python", "algo": algo, "dtype": dname, "batch": batch, "tokens": args.tokens,
                "threads": torch.get_num_threads(), "reps": args.reps, "median_s": med,
                "images_per_s": batch / med, "times_s": times}
+        if algo == "cached":
+            rec["phases_median_s"] = {k: statistics.median(p[k] for p in phases) for k in ("clip", "mapping", "decode")}
         print(f"py: {algo} {dname} batch {batch}: median {med * 1e3:.1f} ms, {batch / med:.2f} img/s", file=sys.stderr)
         print(json.dumps(rec), flush=True)
     model.float()

@@ -63,10 +63,18 @@ L = [f"Captioning {tok} tokens per image, {runs[0]['threads'] if runs else '?'} 
      "| configuration | clipcap C++ ms/batch | clipcap img/s | Python (a) ms/batch | Python (a) img/s | clipcap speed-up vs (a) |",
      "|---|---:|---:|---:|---:|---:|"]
 for dt in ("f32", "bf16"):
-    for b in (1, 16):
+    for b in sorted({r["batch"] for r in runs if r["algo"] == "cached"}):
         c, p = get("cpp", "cached", dt, b), get("python", "cached", dt, b)
         if c or p:
             L.append(f"| {dt} batch {b} | {ms(c)} | {ips(c)} | {ms(p)} | {ips(p)} | {ratio(p, c)} |")
+L += ["", "Where the time goes in the cached runs (median ms per batch: CLIP vision / mapping / GPT-2 decoding):", "",
+      "| configuration | clipcap C++ | Python (a) |", "|---|---:|---:|"]
+ph = lambda r: " / ".join(f"{r['phases_median_s'][k] * 1e3:,.0f}" for k in ("clip", "mapping", "decode")) if r and "phases_median_s" in r else "-"
+for dt in ("f32", "bf16"):
+    for b in sorted({r["batch"] for r in runs if r["algo"] == "cached"}):
+        c, p = get("cpp", "cached", dt, b), get("python", "cached", dt, b)
+        if c or p:
+            L.append(f"| {dt} batch {b} | {ph(c)} | {ph(p)} |")
 ub = max([r["batch"] for r in runs if r["algo"] == "upstream"] or [16])
 pu, cu = get("python", "upstream", "f32", ub), get("cpp", "upstream", "f32", ub)
 L += ["", f"Upstream's algorithm (b) on {ub} images (one at a time, no KV cache, f32):", "",
