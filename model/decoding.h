@@ -10,8 +10,10 @@
 // asks a chain of logits processors (min_len, no-repeat-ngram, then for sampling temperature,
 // top-k, top-p) to edit each step's scores, then picks tokens. The prefix goes through GPT-2 once;
 // every later step feeds one token per unfinished row. Rows that finish are dropped from the
-// batch (and from the KV cache): measured on the tiny fixture model and with GPT-2-sized shapes
-// it is faster than keeping them, and it costs one cache gather only on steps where a row ends.
+// batch (one KV-cache gather, only on steps where a row ends) rather than kept and ignored:
+// measured with GPT-2 small shapes (12 layers, 768 wide, B=16, rows ending evenly between steps
+// 8 and 30, 2 threads), dropping took 16-24 s against 18-31 s for keeping (~20% less, on a
+// shared, noisy machine); keeping would do ~60% more row-steps for nothing.
 //
 // Sampling draws every row from its own generator seeded with `seed`, so an image's caption does
 // not depend on which other images share its batch.
