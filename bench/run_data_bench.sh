@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# The dataset-build benchmark, both sides in one session (bench/README.md):
+#
+#   bench/run_data_bench.sh [BUILD_DIR]                  # default: build
+#   THREADS=2 REPS=3 BATCH=32 COUNT=200 DTYPES="f32 bf16" WORK=/tmp/clipcap-data-bench bench/run_data_bench.sh build
+#
+# Once (kept in WORK for later runs): COUNT varied 640x480 JPEGs + results.csv
+# (py_data_baseline.py make-images) and a random-weight ViT-B/32 CLIP directory
+# (data_bench make-clip). Then per dtype, side by side so load changes hit both alike:
+# clipcap's real build path (data_bench run: build_embedding_dataset, as `clipcap-data build`),
+# the plain Python loop, and Python with a decode thread pool of THREADS. The f32 Python run also
+# checks its embeddings against clipcap's. Prints a markdown table and writes it with the raw JSON
+# to bench/results/data_<time>.{md,json}.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(dirname "$here")"
+build="${1:-build}"
+[[ "$build" = /* ]] || build="$root/$build"
+bin="$build/bench/data_bench"
+py=/usr/bin/python3  # Debian's: the one with torch and PIL (a pyenv python3 may come first on PATH)
+THREADS="${THREADS:-$(nproc)}" REPS="${REPS:-3}" BATCH="${BATCH:-32}" COUNT="${COUNT:-200}"
+DTYPES="${DTYPES:-f32 bf16}" WORK="${WORK:-/tmp/clipcap-data-bench}"
+
+[[ -x "$bin" ]] || { echo "run_data_bench.sh: $bin not found; build it: cmake --build $build --target data_bench -j2" >&2; exit 1; }
+"$py" -c "import torch, PIL" 2>/dev/null || { echo "run_data_bench.sh: $py lacks torch or PIL (apt-get install python3-torch python3-pil)" >&2; exit 1; }
+
+images="$WORK/jpegs_$COUNT" clip="$WORK/clip-vit-b32-random"
+[[ -f "$images/results.csv" ]] || "$py" "$here/py_data_baseline.py" make-images --out "$images" --count "$COUNT"
+[[ -f "$clip/model.safetensors" ]] || "$bin" make-clip --out "$clip"
+
+# Both libtorch builds use OpenMP: pin the pool to the same size on both sides.
+export OMP_NUM_THREADS="$THREADS"
+mkdir -p "$here/results"
+stamp="$(date -u +%Y%m%dT%H%M%SZ)"
+raw="$(mktemp)"
+trap 'rm -f "$raw"' EXIT
+load() { cut -d' ' -f1-3 /proc/loadavg; }
+note() { echo "{\"event\": \"$1\", \"loadavg\": \"$(load)\", \"time\": \"$(date -u +%FT%TZ)\"}" >> "$raw"; }
+pyrun=("$py" "$here/py_data_baseline.py" run --clip "$clip" --captions "$images/results.csv" --images "$images"
+       --out "$WORK/py-out" --threads "$THREADS" --batch-size "$BATCH" --reps "$REPS")
+
+note start
+for dt in $DTYPES; do
+  echo "== clipcap $dt, load $(load)" >&2
+  "$bin" run --clip "$clip" --captions "$images/results.csv" --images "$images" --work "$WORK/cpp-out" \
+    --dtype "$dt" --threads "$THREADS" --batch-size "$BATCH" --reps "$REPS" >> "$raw"
+  check=()
+  [[ "$dt" = f32 ]] && check=(--check "$WORK/cpp-out/f32")
+  echo "== python $dt, load $(load)" >&2
+  "${pyrun[@]}" --dtype "$dt" "${check[@]}" >> "$raw"
+  echo "== python $dt with $THREADS decode threads, load $(load)" >&2
+  "${pyrun[@]}" --dtype "$dt" --decode-threads "$THREADS" >> "$raw"
+done
+note end
+
+cmd="THREADS=$THREADS REPS=$REPS BATCH=$BATCH COUNT=$COUNT DTYPES=\"$DTYPES\" bench/run_data_bench.sh $(basename "$build")"
+cpu="$(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) cores"
+"$py" - "$raw" "$here/results/data_$stamp" "$cmd" "$cpu" "$(uname -r)" <<'EOF'
+import json, statistics, sys
+raw, out, cmd, cpu, kernel = sys.argv[1:6]
+rows = [json.loads(l) for l in open(raw) if l.strip()]
+events = {r["event"]: r for r in rows if "event" in r}
+runs = [r for r in rows if "impl" in r]
+def med(match, dt):
+    rs = [r for r in runs if match(r["impl"]) and r["dtype"] == dt]
+    return statistics.median(r["images_per_s"] for r in rs) if rs else None
+f = lambda x: f"{x:.1f}" if x else "-"
+ratio = lambda a, b: f"{a / b:.2f}x" if a and b else "-"
+first = runs[0] if runs else {}
+L = [f"Building an embedding dataset from {first.get('images', '?')} 640x480 JPEGs with a ViT-B/32-shaped CLIP "
+     f"(random weights), batch {first.get('batch', '?')}, {first.get('threads', '?')} threads; images/s = "
+     f"images / (wall - model load), median of {sum(1 for r in runs if r['impl'] == 'clipcap' and r['dtype'] == first.get('dtype'))} builds.", "",
+     "| dtype | clipcap (clipcap-data build path) | Python loop | clipcap / Python | Python + decode thread pool | clipcap / that |",
+     "|---|---:|---:|---:|---:|---:|"]
+for dt in dict.fromkeys(r["dtype"] for r in runs):
+    c = med(lambda i: i == "clipcap", dt)
+    p = med(lambda i: i == "python", dt)
+    pt = med(lambda i: i.startswith("python-"), dt)
+    L.append(f"| {dt} | {f(c)} | {f(p)} | {ratio(c, p)} | {f(pt)} | {ratio(c, pt)} |")
+chk = [r for r in runs if "check_max_abs_diff" in r]
+if chk:
+    L += ["", f"Same work check (f32): max |clipcap - Python| embedding difference {chk[0]['check_max_abs_diff']:.2e} "
+          f"(embeddings up to {chk[0]['check_max_abs']:.2f})."]
+L += ["", f"Load average (1/5/15 min) at start: {events.get('start', {}).get('loadavg', '?')}, "
+      f"at end: {events.get('end', {}).get('loadavg', '?')}; {events.get('start', {}).get('time', '?')} to "
+      f"{events.get('end', {}).get('time', '?')}.", f"Machine: {cpu}, Linux {kernel}.", f"Command: `{cmd}`"]
+md = "\n".join(L) + "\n"
+open(out + ".md", "w").write(md)
+json.dump({"command": cmd, "machine": cpu, "kernel": kernel, "events": events, "runs": runs},
+          open(out + ".json", "w"), indent=1)
+print(md)
+print(f"written: {out}.md, {out}.json", file=sys.stderr)
+EOF
