@@ -45,7 +45,7 @@ echo "== python (b) upstream algorithm, load $(load)" >&2
 note end
 
 cmd="THREADS=$THREADS REPS=$REPS UPSTREAM_REPS=$UPSTREAM_REPS TOKENS=$TOKENS WARMUP=$WARMUP bench/run_caption_bench.sh $(basename "$build")"
-cpu="$(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) cores"
+cpu="$(lscpu | sed -n 's/^Model name: *//p' | head -1), $(getconf _NPROCESSORS_ONLN) cores"
 "$py" - "$raw" "$here/results/caption_$stamp" "$cmd" "$cpu" "$(uname -r)" <<'EOF'
 import json, sys
 raw, out, cmd, cpu, kernel = sys.argv[1:6]
