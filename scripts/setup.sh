@@ -12,9 +12,10 @@ PACKAGES=(
   libavformat-dev libavcodec-dev libswscale-dev libavutil-dev ffmpeg
   libsentencepiece-dev
   nlohmann-json3-dev libcli11-dev libgtest-dev libicu-dev
-  python3-torch python3-pil python3-numpy   # benchmarks' Python baselines only
-  nodejs npm                   # the embedded default's emoji data comes from npm packages
+  python3-torch python3-pil python3-numpy   # benchmarks' Python baselines, emoji data script
 )
+# The emoji data comes from npm packages; a machine may already have its own node + npm.
+command -v npm >/dev/null 2>&1 || PACKAGES+=(nodejs npm)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
