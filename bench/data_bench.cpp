@@ -13,12 +13,15 @@
 // run builds the dataset --reps times from scratch (each rep deletes the previous output) and
 // prints one JSON line per rep: wall time, the model-load time measured before the reps, and
 // images/s = images / (wall - load) next to the builder's own embedding-phase rate.
+// phases times the two parts alone: decode + preprocessing on one thread (ms per image) and the
+// batched CLIP forward with --threads (ms per image): where a build's time goes.
 // bench/run_data_bench.sh runs both sides and writes the table.
 #include <torch/torch.h>
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <iostream>
@@ -30,6 +33,8 @@
 #include "common/error.h"
 #include "common/runtime.h"
 #include "data/dataset_builder.h"
+#include "data/dataset_sources.h"
+#include "data/image_io.h"
 #include "model/clip.h"
 #include "model/image_processor.h"
 #include "model/load_weights.h"
@@ -126,6 +131,41 @@ void run(RunOptions o) {
   }
 }
 
+// Where the time goes: the build's two kinds of work, each alone.
+void phases(RunOptions o, int images) {
+  clipcap::apply_runtime(o.build.runtime);
+  auto items = clipcap::read_caption_source(o.build.captions, o.build.source).items;
+  items.resize(std::min<size_t>(items.size(), static_cast<size_t>(std::max(images, o.build.batch_size))));
+  auto proc = clipcap::ImageProcessor::from_dir(o.build.clip);
+  auto clip = clipcap::load_clip(o.build.clip, {o.build.runtime.torch_dtype(), /*with_text=*/false});
+  clip->eval();
+
+  std::vector<torch::Tensor> pixels;
+  auto t = Clock::now();
+  for (const auto& item : items) pixels.push_back(proc.preprocess(clipcap::read_image(o.build.images + "/" + item.image)));
+  const double decode_ms = seconds_since(t) * 1e3 / static_cast<double>(items.size());
+
+  torch::NoGradGuard no_grad;
+  torch::Tensor batch = torch::stack(std::vector<torch::Tensor>(pixels.begin(), pixels.begin() + o.build.batch_size));
+  clip->vision_model->forward(batch);  // warm-up (oneDNN kernels are generated on first use)
+  std::vector<double> runs;
+  for (int rep = 0; rep < std::max(1, o.reps); ++rep) {
+    t = Clock::now();
+    clip->vision_model->forward(batch);
+    runs.push_back(seconds_since(t) * 1e3 / static_cast<double>(o.build.batch_size));
+  }
+  std::sort(runs.begin(), runs.end());
+  nlohmann::json line = {{"impl", "clipcap"},
+                         {"phases", true},
+                         {"dtype", o.build.runtime.dtype},
+                         {"batch", o.build.batch_size},
+                         {"threads", o.build.runtime.threads > 0 ? o.build.runtime.threads : clipcap::available_cores()},
+                         {"decode_images", items.size()},
+                         {"decode_ms_per_image_1_thread", decode_ms},
+                         {"forward_ms_per_image", runs[runs.size() / 2]}};
+  std::cout << line.dump() << std::endl;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -151,9 +191,20 @@ int main(int argc, char** argv) {
     rn->add_option("--reps", o.reps, "timed builds")->capture_default_str();
     clipcap::add_runtime_flags(*rn, o.build.runtime);
 
+    int phase_images = 64;
+    auto* ph = app.add_subcommand("phases", "time decode + preprocessing and the CLIP forward alone");
+    ph->add_option("--clip", o.build.clip, "CLIP directory (make-clip)")->required();
+    ph->add_option("--captions", o.build.captions, "captions file (Flickr results.csv)")->required();
+    ph->add_option("--images", o.build.images, "image root")->required();
+    ph->add_option("--decode-images", phase_images, "images decoded")->capture_default_str();
+    ph->add_option("--batch-size", o.build.batch_size, "images per CLIP forward")->capture_default_str();
+    ph->add_option("--reps", o.reps, "timed forwards (median)")->capture_default_str();
+    clipcap::add_runtime_flags(*ph, o.build.runtime);
+
     if (auto code = clipcap::parse_flags(app, argc, argv)) return *code;
     if (mk->parsed()) make_clip(clip_out, seed);
     if (rn->parsed()) run(o);
+    if (ph->parsed()) phases(o, phase_images);
     return 0;
   });
 }

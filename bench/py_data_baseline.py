@@ -17,6 +17,8 @@ torch.set_num_threads(--threads). --decode-threads N > 0 decodes each batch on a
 (PIL releases the GIL): a stronger baseline than the plain loop (0, the default).
 Prints one JSON line per rep: images/s = images / wall, the model load excluded (done once before).
 --check compares the embeddings with a clipcap dataset built from the same images (f32 only).
+phases (same options as run, plus --decode-images) times the two kinds of work alone, like
+data_bench phases.
 """
 
 import argparse
@@ -231,6 +233,33 @@ def run(args):
         print(json.dumps(line), flush=True)
 
 
+def phases(args):
+    """Where the time goes: decode + preprocessing on one thread, and the batched forward, alone."""
+    torch.set_num_threads(args.threads)
+    dtype = {"f32": torch.float32, "bf16": torch.bfloat16}[args.dtype]
+    names = read_flickr_names(args.captions)[:max(args.decode_images, args.batch_size)]
+    with open(os.path.join(args.clip, "config.json")) as f:
+        cfg = json.load(f)
+    with open(os.path.join(args.clip, "preprocessor_config.json")) as f:
+        prep = Preprocessor(json.load(f))
+    model = VisionTransformer(cfg, load_safetensors(os.path.join(args.clip, "model.safetensors")), dtype)
+    t = time.perf_counter()
+    pixels = [prep(os.path.join(args.images, n)) for n in names]
+    decode_ms = (time.perf_counter() - t) * 1e3 / len(names)
+    batch = torch.stack(pixels[:args.batch_size])
+    runs = []
+    with torch.inference_mode():
+        model(batch)  # warm-up, as the C++ side
+        for _ in range(max(1, args.reps)):
+            t = time.perf_counter()
+            model(batch)
+            runs.append((time.perf_counter() - t) * 1e3 / args.batch_size)
+    print(json.dumps({"impl": "python", "phases": True, "dtype": args.dtype, "batch": args.batch_size,
+                      "threads": torch.get_num_threads(), "decode_images": len(names),
+                      "decode_ms_per_image_1_thread": decode_ms,
+                      "forward_ms_per_image": sorted(runs)[len(runs) // 2]}), flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -249,9 +278,20 @@ def main():
     rn.add_argument("--reps", type=int, default=3)
     rn.add_argument("--decode-threads", type=int, default=0)
     rn.add_argument("--check", help="a clipcap dataset of the same images to compare embeddings with")
+    ph = sub.add_parser("phases")
+    ph.add_argument("--clip", required=True)
+    ph.add_argument("--captions", required=True)
+    ph.add_argument("--images", required=True)
+    ph.add_argument("--dtype", default="f32", choices=["f32", "bf16"])
+    ph.add_argument("--threads", type=int, default=os.cpu_count())
+    ph.add_argument("--batch-size", type=int, default=32)
+    ph.add_argument("--decode-images", type=int, default=64)
+    ph.add_argument("--reps", type=int, default=3)
     args = ap.parse_args()
     if args.cmd == "make-images":
         make_images(args.out, args.count, args.seed)
+    elif args.cmd == "phases":
+        phases(args)
     else:
         run(args)
 

@@ -9,7 +9,8 @@
 # (data_bench make-clip). Then per dtype, side by side so load changes hit both alike:
 # clipcap's real build path (data_bench run: build_embedding_dataset, as `clipcap-data build`),
 # the plain Python loop, and Python with a decode thread pool of THREADS. The f32 Python run also
-# checks its embeddings against clipcap's. Prints a markdown table and writes it with the raw JSON
+# checks its embeddings against clipcap's. Then both sides time decode + preprocessing and the
+# CLIP forward alone (phases), to show where the time goes. Prints a markdown table and writes it with the raw JSON
 # to bench/results/data_<time>.{md,json}.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -50,6 +51,11 @@ for dt in $DTYPES; do
   "${pyrun[@]}" --dtype "$dt" "${check[@]}" >> "$raw"
   echo "== python $dt with $THREADS decode threads, load $(load)" >&2
   "${pyrun[@]}" --dtype "$dt" --decode-threads "$THREADS" >> "$raw"
+  echo "== phases $dt (decode alone, forward alone), load $(load)" >&2
+  phase=(--clip "$clip" --captions "$images/results.csv" --images "$images" --dtype "$dt" --threads "$THREADS"
+         --batch-size "$BATCH" --reps 5)
+  "$bin" phases "${phase[@]}" >> "$raw"
+  "$py" "$here/py_data_baseline.py" phases "${phase[@]}" >> "$raw"
 done
 note end
 
@@ -60,7 +66,8 @@ import json, statistics, sys
 raw, out, cmd, cpu, kernel = sys.argv[1:6]
 rows = [json.loads(l) for l in open(raw) if l.strip()]
 events = {r["event"]: r for r in rows if "event" in r}
-runs = [r for r in rows if "impl" in r]
+runs = [r for r in rows if "impl" in r and not r.get("phases")]
+phases = [r for r in rows if r.get("phases")]
 def med(match, dt):
     rs = [r for r in runs if match(r["impl"]) and r["dtype"] == dt]
     return statistics.median(r["images_per_s"] for r in rs) if rs else None
@@ -81,12 +88,26 @@ chk = [r for r in runs if "check_max_abs_diff" in r]
 if chk:
     L += ["", f"Same work check (f32): max |clipcap - Python| embedding difference {chk[0]['check_max_abs_diff']:.2e} "
           f"(embeddings up to {chk[0]['check_max_abs']:.2f})."]
+if phases:
+    L += ["", "Where the time goes: each kind of work alone (ms per image; decode = file read + decode + CLIP "
+          "preprocessing on one thread, forward = batched CLIP vision forward on all threads, median of 5). "
+          "With the same forward cost, overlapping decode with the forward (clipcap's pipeline) can at most "
+          "save the decode share of the Python loop's time: bound = (decode + forward) / forward.", "",
+          "| dtype | clipcap decode | Python decode | clipcap forward | Python forward | decode share of the Python loop | bound on clipcap / Python |",
+          "|---|---:|---:|---:|---:|---:|---:|"]
+    ph = lambda impl, dt: next((r for r in phases if r["impl"] == impl and r["dtype"] == dt), None)
+    for dt in dict.fromkeys(r["dtype"] for r in phases):
+        c, p = ph("clipcap", dt), ph("python", dt)
+        if c and p:
+            pd, pf = p["decode_ms_per_image_1_thread"], p["forward_ms_per_image"]
+            L.append(f"| {dt} | {c['decode_ms_per_image_1_thread']:.1f} | {pd:.1f} | {c['forward_ms_per_image']:.1f} | "
+                     f"{pf:.1f} | {100 * pd / (pd + pf):.0f}% | {(pd + pf) / pf:.2f}x |")
 L += ["", f"Load average (1/5/15 min) at start: {events.get('start', {}).get('loadavg', '?')}, "
       f"at end: {events.get('end', {}).get('loadavg', '?')}; {events.get('start', {}).get('time', '?')} to "
       f"{events.get('end', {}).get('time', '?')}.", f"Machine: {cpu}, Linux {kernel}.", f"Command: `{cmd}`"]
 md = "\n".join(L) + "\n"
 open(out + ".md", "w").write(md)
-json.dump({"command": cmd, "machine": cpu, "kernel": kernel, "events": events, "runs": runs},
+json.dump({"command": cmd, "machine": cpu, "kernel": kernel, "events": events, "runs": runs, "phases": phases},
           open(out + ".json", "w"), indent=1)
 print(md)
 print(f"written: {out}.md, {out}.json", file=sys.stderr)
