@@ -36,20 +36,7 @@ std::string clip_dir_with(const std::string& weights_file, const std::string& ta
   return dir;
 }
 
-// Runs fn, expecting a clipcap::Error whose message contains every one of parts.
-template <typename Fn>
-void expect_error(Fn fn, std::initializer_list<std::string> parts) {
-  try {
-    fn();
-    ADD_FAILURE() << "no error thrown";
-  } catch (const clipcap::Error& e) {
-    std::string msg = e.what();
-    for (const auto& p : parts) EXPECT_NE(msg.find(p), std::string::npos) << "'" << p << "' not in: " << msg;
-    EXPECT_EQ(msg.find('\n'), std::string::npos) << "multi-line message: " << msg;
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "wrong exception type: " << e.what();
-  }
-}
+using ::clipcap::test::expect_error;
 
 }  // namespace
 

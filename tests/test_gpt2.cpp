@@ -37,19 +37,7 @@ clipcap::GPT2& tiny_gpt2() {
   return model;
 }
 
-template <typename Fn>
-void expect_error(Fn fn, std::initializer_list<std::string> parts) {
-  try {
-    fn();
-    ADD_FAILURE() << "no error thrown";
-  } catch (const clipcap::Error& e) {
-    std::string msg = e.what();
-    for (const auto& p : parts) EXPECT_NE(msg.find(p), std::string::npos) << "'" << p << "' not in: " << msg;
-    EXPECT_EQ(msg.find('\n'), std::string::npos) << "multi-line message: " << msg;
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "wrong exception type: " << e.what();
-  }
-}
+using ::clipcap::test::expect_error;
 
 torch::Tensor logsumexp_all(const torch::Tensor& logits) { return logits.logsumexp(-1); }
 torch::Tensor subset(const torch::Tensor& logits) { return logits.index_select(-1, E("gpt2.vocab_subset")); }

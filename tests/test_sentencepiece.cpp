@@ -19,19 +19,7 @@ namespace {
 using test::temp_dir;
 namespace fs = std::filesystem;
 
-template <typename Fn>
-std::string error_message(Fn&& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "a non-clipcap exception escaped: " << e.what();
-    return "";
-  }
-  ADD_FAILURE() << "no exception thrown";
-  return "";
-}
+using ::clipcap::test::error_message;
 
 const char* kCaptions[] = {
     "A dog runs across the grass .",

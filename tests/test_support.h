@@ -5,6 +5,9 @@
 #include <gtest/gtest.h>
 #include <torch/types.h>
 
+#include "common/error.h"
+
+#include <initializer_list>
 #include <map>
 #include <string>
 
@@ -30,6 +33,29 @@ struct RunResult {
 };
 // Runs a shell command line with stdin from /dev/null, capturing stdout and stderr.
 RunResult run(const std::string& command_line);
+
+// The message of the clipcap::Error fn throws; a test failure if it throws nothing or anything else.
+template <typename Fn>
+std::string error_message(Fn&& fn) {
+  try {
+    fn();
+  } catch (const ::clipcap::Error& e) {
+    return e.what();
+  } catch (const std::exception& e) {
+    ADD_FAILURE() << "a non-clipcap exception escaped: " << e.what();
+    return "";
+  }
+  ADD_FAILURE() << "no exception thrown";
+  return "";
+}
+
+// Expects a one-line clipcap::Error whose message contains every one of parts.
+template <typename Fn>
+void expect_error(Fn&& fn, std::initializer_list<std::string> parts) {
+  const std::string msg = error_message(fn);
+  for (const auto& p : parts) EXPECT_NE(msg.find(p), std::string::npos) << "'" << p << "' not in: " << msg;
+  EXPECT_EQ(msg.find('\n'), std::string::npos) << "multi-line message: " << msg;
+}
 
 ::testing::AssertionResult tensors_near(const torch::Tensor& got, const torch::Tensor& want, double abs_tol);
 ::testing::AssertionResult tensors_equal(const torch::Tensor& got, const torch::Tensor& want);

@@ -22,20 +22,7 @@ using test::fixture;
 using test::temp_dir;
 namespace fs = std::filesystem;
 
-// The message of the clipcap::Error fn throws; a failure if it throws nothing or anything else.
-template <typename Fn>
-std::string error_message(Fn&& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "a non-clipcap exception escaped: " << e.what();
-    return "";
-  }
-  ADD_FAILURE() << "no exception thrown";
-  return "";
-}
+using ::clipcap::test::error_message;
 
 std::vector<int64_t> ids_of(const nlohmann::json& j) { return j.get<std::vector<int64_t>>(); }
 
