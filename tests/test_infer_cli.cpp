@@ -142,3 +142,23 @@ TEST(InferCli, HelpShowsDefaultsAndUsageErrorsExitTwo) {
 
 }  // namespace
 }  // namespace clipcap
+
+namespace clipcap {
+namespace {
+// Bad runtime flags stop before any work with a one-line message naming the flag value, exit 1.
+TEST(InferCli, BadRuntimeFlagsAreRefusedWithAMessage) {
+  const std::string image = q(fixture("images/rgb_160x120.png"));
+  const std::string base = q(tool("clipcap-infer")) + " image --model " + q(imported_model()) + " ";
+  auto dtype = run(base + "--dtype f64 " + image);
+  EXPECT_EQ(dtype.exit_code, 1) << dtype.err;
+  EXPECT_NE(dtype.err.find("unknown dtype 'f64'"), std::string::npos) << dtype.err;
+  EXPECT_TRUE(dtype.out.empty()) << dtype.out;
+  auto threads = run(base + "--threads -1 " + image);
+  EXPECT_EQ(threads.exit_code, 1) << threads.err;
+  EXPECT_NE(threads.err.find("--threads"), std::string::npos) << threads.err;
+  auto device = run(base + "--device tpu " + image);
+  EXPECT_EQ(device.exit_code, 1) << device.err;
+  EXPECT_NE(device.err.find("unknown device 'tpu'"), std::string::npos) << device.err;
+}
+}  // namespace
+}  // namespace clipcap
