@@ -1,5 +1,7 @@
 #include "eval/ptb_tokenizer.h"
 
+#include "eval/americanize.h"
+
 #include <unicode/uchar.h>
 
 #include <algorithm>
@@ -529,6 +531,54 @@ class PtbLexer {
     if (c == '\r') return at(i + 1) == '\n' ? 2 : 1;
     return (c == '\n' || c == 0x2028 || c == 0x2029 || c == 0x0B || c == 0x0C) ? 1 : 0;
   }
+  // PHONE = (\([0-9]{2,3}\)[ \u00A0]?|(\+\+?)?([0-9]{2,4}[\- \u00A0])?[0-9]{2,4}[\- \u00A0])[0-9]{3,4}[\- \u00A0]?[0-9]{3,5}
+  //       |((\+\+?)?[0-9]{2,4}\.)?[0-9]{2,4}\.[0-9]{3,4}\.[0-9]{3,5}
+  // Matched as a set of reachable end positions (an NFA walk), so the longest match comes out.
+  using Ends = std::vector<size_t>;
+  Ends digits(const Ends& from, size_t lo, size_t hi) const {
+    Ends out;
+    for (size_t p : from) {
+      const size_t n = std::min(run_of(p, is_ascii_digit), hi);
+      for (size_t k = lo; k <= n; ++k) out.push_back(p + k);
+    }
+    return out;
+  }
+  Ends one_of(const Ends& from, bool (*pred)(char32_t), bool optional) const {
+    Ends out;
+    for (size_t p : from) {
+      if (optional) out.push_back(p);
+      if (has(p) && pred(s_[p])) out.push_back(p + 1);
+    }
+    return out;
+  }
+  static Ends merged(Ends a, const Ends& b) {
+    a.insert(a.end(), b.begin(), b.end());
+    std::sort(a.begin(), a.end());
+    a.erase(std::unique(a.begin(), a.end()), a.end());
+    return a;
+  }
+  size_t phone(size_t i) const {
+    if (!is_ascii_digit(at(i)) && at(i) != '(' && at(i) != '+') return 0;
+    auto sep = [](char32_t c) { return c == '-' || c == ' ' || c == 0xA0; };
+    auto plus = [](char32_t c) { return c == '+'; };
+    auto dot = [](char32_t c) { return c == '.'; };
+    const Ends start{i};
+    // \([0-9]{2,3}\)[ \u00A0]?
+    Ends paren = one_of(digits(one_of(start, [](char32_t c) { return c == '('; }, false), 2, 3),
+                        [](char32_t c) { return c == ')'; }, false);
+    paren = one_of(paren, [](char32_t c) { return c == ' ' || c == 0xA0; }, true);
+    // (\+\+?)?([0-9]{2,4}[\- \u00A0])?[0-9]{2,4}[\- \u00A0]
+    const Ends plussed = one_of(one_of(start, plus, true), plus, true);
+    const Ends group = merged(plussed, one_of(digits(plussed, 2, 4), sep, false));
+    const Ends prefix = merged(paren, one_of(digits(group, 2, 4), sep, false));
+    const Ends a = digits(one_of(digits(prefix, 3, 4), sep, true), 3, 5);
+    // ((\+\+?)?[0-9]{2,4}\.)?[0-9]{2,4}\.[0-9]{3,4}\.[0-9]{3,5}
+    const Ends lead = merged(start, one_of(digits(plussed, 2, 4), dot, false));
+    const Ends b = digits(one_of(digits(one_of(digits(lead, 2, 4), dot, false), 3, 4), dot, false), 3, 5);
+    size_t best = 0;
+    for (size_t p : merged(a, b)) best = std::max(best, p - i);
+    return best;
+  }
   size_t ldots(size_t i) const {  // \.{3,5}|(\.[ \u00A0]){2,4}\.|[\u0085\u2026]
     if (at(i) == 0x85 || at(i) == 0x2026) return 1;
     size_t best = 0;
@@ -602,6 +652,16 @@ class PtbLexer {
     return out;
   }
 
+  // A {WORD} token: soft hyphens removed, then (option) respelled American, as PTBLexer did.
+  std::u32string word_text(size_t i, size_t w) const {
+    std::u32string t = remove_soft_hyphens(sub(i, w));
+    if (!opt_.americanize) return t;
+    std::string utf8;
+    for (char32_t ch : t) append_utf8(utf8, ch);
+    const std::string am = americanize(utf8);
+    return am == utf8 ? t : decode_utf8(am);
+  }
+
   static std::string lower_utf8(const std::u32string& t) {
     std::string out;
     for (char32_t c : t) {
@@ -627,14 +687,9 @@ class PtbLexer {
     auto as_is = [&](size_t len) { return [this, i, len] { return sub(i, len); }; };
     const char32_t c = at(i);
 
-    // cannot / 'twas -> can not / 't was ; gonna -> gon na, ...
-    {
-      size_t n = std::max(lit(i, "cannot"), is_apos(c) ? lit(i + 1, "twas") + (lit(i + 1, "twas") ? 1 : 0) : 0);
-      if (n) offer(n, Kind::Token, as_is(n - 3), n - 3);
-      size_t m = any_lit(i, {"gonna", "gotta", "lemme", "gimme", "wanna"});
-      if (is_apos(c) && lit(i + 1, "tis")) m = std::max<size_t>(m, 4);
-      if (m) offer(m, Kind::Token, as_is(m - 2), m - 2);
-    }
+    // cannot -> can not: the only split of this kind in 3.4.1 ("gonna" and "'tis" stay whole;
+    // assimilation splitting came later, and off by default).
+    if (size_t n = lit(i, "cannot")) offer(n, Kind::Token, as_is(3), 3);
     if (size_t n = sgml(i)) {
       offer(n, Kind::Token, [this, i, n] {
         std::u32string t = sub(i, n);
@@ -659,7 +714,7 @@ class PtbLexer {
     const size_t w = word(i);
     if (w) {  // {WORD}/{REDAUX}
       size_t r = redaux(i + w);
-      if (r) offer(w + r, Kind::Token, [this, i, w] { return remove_soft_hyphens(sub(i, w)); }, w);
+      if (r) offer(w + r, Kind::Token, [this, i, w] { return word_text(i, w); }, w);
     }
     {  // {SWORD}/{SREDAUX}
       size_t n = run_of(i, [](char32_t x) { return is_ascii_alpha(x) || x == 0xAD; });
@@ -671,7 +726,7 @@ class PtbLexer {
           offer(sw + 3, Kind::Token, [this, i, sw] { return remove_soft_hyphens(sub(i, sw)); }, sw);
       }
     }
-    if (w) offer(w, Kind::Token, [this, i, w] { return remove_soft_hyphens(sub(i, w)); });
+    if (w) offer(w, Kind::Token, [this, i, w] { return word_text(i, w); });
     if (size_t n = apoword(i)) offer(n, Kind::Token, as_is(n));
     if (fold(c) == 'y' && is_apos(at(i + 1)) && is_letter(at(i + 2))) offer(3, Kind::Token, as_is(2), 2);
     if (size_t n = full_url(i)) offer(n, Kind::Token, [this, i, n] { return escape(escape(sub(i, n), '/'), '*'); });
@@ -735,6 +790,17 @@ class PtbLexer {
       offer(4, Kind::Token, as_is(3), 3);  // {TBSPEC2}/{SPACENL}
     if (w && at(i + w) == '.' && is_insentp(at(i + w + 1)))
       offer(w + 2, Kind::Token, [this, i, w] { return remove_soft_hyphens(sub(i, w + 1)); }, w + 1);
+    if (size_t n = phone(i)) {  // {PHONE}: spaces become U+00A0, parentheses -LRB- / -RRB-
+      offer(n, Kind::Token, [this, i, n] {
+        std::u32string t;
+        for (char32_t ch : sub(i, n)) {
+          if (ch == '(') t += U"-LRB-";
+          else if (ch == ')') t += U"-RRB-";
+          else t.push_back(ch == ' ' ? char32_t(0xA0) : ch);
+        }
+        return t;
+      });
+    }
     if (c == '"' || lit(i, "&quot;")) {  // {DBLQUOT}
       size_t n = c == '"' ? 1 : 6;
       const char32_t nx = at(i + n);

@@ -11,16 +11,24 @@
 // captions are scored on exactly the tokens the reference toolkit scores.
 //
 // The lexer below is a rewrite of the PTBLexer rules that captions meet (longest match, ties to
-// the earlier rule, as JFlex does): words, n't / 's / 'll / 're / 've / 'm / 'd splits, cannot /
-// gonna / wanna / gotta / gimme / lemme / 'tis / 'twas splits, apostrophe words (o'clock, ma'am,
-// '90s), numbers (3.5, 1,000, -5, 10:30), fractions, dates, hyphenated and slashed words
-// (t-shirt, black/white), the abbreviation lists (mr. dr. st. etc. u.s. single letter + "."),
-// quotes (" -> `` or ''), brackets (-LRB- ...), dashes (--- -> --), ellipses (...), ?! runs,
-// URLs, e-mail addresses, @names and #tags, SGML tags. Characters the lexer does not know
-// (emoji, control characters) are deleted, as CoreNLP's default "firstDelete" does.
-// Known limits: British -> American respelling ("americanize") is not done; phone numbers are
-// not kept as one token; character entities other than &amp; &lt; &gt; &quot; &mdash; &ndash;
-// &nbsp; are not decoded; lower-casing is per code point (no special casing such as U+0130).
+// the earlier rule, as JFlex does): words, n't / 's / 'll / 're / 've / 'm / 'd splits, cannot ->
+// can not, apostrophe words (o'clock, ma'am, '90s, 'twas), numbers (3.5, 1,000, -5, 10:30),
+// fractions, dates, hyphenated and slashed words (t-shirt, black/white), the abbreviation lists
+// (mr. dr. st. etc. u.s. single letter + "."), quotes (" -> `` or ''), brackets ( [ < -> -LRB-,
+// { -> -LCB-), dashes (--- -> --), ellipses (...), ?! runs, URLs, e-mail addresses, @names and
+// #tags, SGML tags. Characters the lexer does not know (emoji, control characters) are deleted,
+// as CoreNLP's default "firstDelete" does.
+//
+// Which 3.4.1 defaults (settled from PTBLexer.flex/PTBTokenizer.java sources before and after
+// 3.4.1, as the 3.4.1 file itself was not at hand): ptb3Escaping options all on, including
+// americanize (on in the lexer through 2013 and documented "Default is true" until 2016; turned
+// off in 2017) and escapeForwardSlashAsterisk (same history): so "grey" -> "gray", "a/b" ->
+// "a\/b", "*" -> "\*". Square brackets are -LRB-/-RRB- as in the 2013 lexer (later ones say -LSB-). "gonna", "wanna",
+// "'tis" are NOT split (no assimilation rule before 2016, and that one was off by default).
+// Phone-number-like digit groups ("555 123 4567", "(12) 345-6789") are one token with U+00A0 for
+// spaces and -LRB-/-RRB- for parentheses, as {PHONE} made them. Known limits: character entities other than &amp;
+// &lt; &gt; &quot; &mdash; &ndash; &nbsp; are not decoded; lower-casing is per code point (no
+// special casing such as U+0130).
 #pragma once
 
 #include <string>
@@ -30,9 +38,11 @@
 namespace clipcap {
 
 struct PtbTokenizerOptions {
-  // CoreNLP's escapeForwardSlashAsterisk: "a/b" -> "a\/b", "*" -> "\*". Off: the 3.4.1 default
-  // is not documented anywhere we could read; turn on if a reference corpus shows "\/".
-  bool escape_forward_slash_asterisk = false;
+  // CoreNLP's americanize: British spellings of whole {WORD} tokens respelled (eval/americanize.h),
+  // case-sensitively and before lower-casing, as PTBLexer did.
+  bool americanize = true;
+  // CoreNLP's escapeForwardSlashAsterisk: "a/b" -> "a\/b", "*" -> "\*".
+  bool escape_forward_slash_asterisk = true;
 };
 
 // Tokens of `text` as `PTBTokenizer -preserveLines -lowerCase` prints them (lower-cased,

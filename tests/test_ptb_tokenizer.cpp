@@ -29,7 +29,8 @@ INSTANTIATE_TEST_SUITE_P(
              {"he", "is", "n't", "here", ",", "ca", "n't", "go", "and", "wo", "n't", "stay", "."}},
         Case{"Don't", {"do", "n't"}},
         Case{"I'm gonna wanna go; cannot do it!",
-             {"i", "'m", "gon", "na", "wan", "na", "go", ";", "can", "not", "do", "it", "!"}},
+             {"i", "'m", "gonna", "wanna", "go", ";", "can", "not", "do", "it", "!"}},
+        Case{"'Twas a cannots", {"'twas", "a", "cannots"}},
         Case{"They'll say we're right, you've been there, he'd go.",
              {"they", "'ll", "say", "we", "'re", "right", ",", "you", "'ve", "been", "there", ",", "he", "'d", "go", "."}},
         Case{"\"Hello,\" she said.", {"``", "hello", ",", "''", "she", "said", "."}},
@@ -43,14 +44,16 @@ INSTANTIATE_TEST_SUITE_P(
         Case{"Wait -- what --- no ... really?! -----",
              {"wait", "--", "what", "--", "no", "...", "really", "?!", "-----"}},
         Case{"A t-shirt with a 3-year-old on black/white stripes & more.",
-             {"a", "t-shirt", "with", "a", "3-year-old", "on", "black/white", "stripes", "&", "more", "."}},
+             {"a", "t-shirt", "with", "a", "3-year-old", "on", "black\\/white", "stripes", "&", "more", "."}},
         Case{"The '90s o'clock rock 'n' roll ma'am.", {"the", "'90s", "o'clock", "rock", "'n'", "roll", "ma'am", "."}},
         Case{"a photo of the letter a.", {"a", "photo", "of", "the", "letter", "a."}},
         Case{"dogs, cats, etc.", {"dogs", ",", "cats", ",", "etc."}},
-        Case{"Colour of the grey centre.", {"colour", "of", "the", "grey", "centre", "."}},
+        Case{"Colour of the grey centre.", {"colour", "of", "the", "gray", "center", "."}},
+        Case{"Grey colours, the Theatre's neighbours' favourite labour.",
+             {"grey", "colors", ",", "the", "theatre", "'s", "neighbors", "'", "favorite", "labor", "."}},
         Case{"A sign for amazon.com here.", {"a", "sign", "for", "amazon.com", "here", "."}},
         Case{"1 1/2 cups, \xC2\xBD cup, and 12/25/2010.",
-             {"1\xC2\xA0" "1/2", "cups", ",", "1/2", "cup", ",", "and", "12/25/2010", "."}},
+             {"1\xC2\xA0" "1\\/2", "cups", ",", "1\\/2", "cup", ",", "and", "12\\/25\\/2010", "."}},
         Case{"AT&T and at&t", {"at&t", "and", "at", "&", "t"}},
         Case{"$5 US$ 5% a+b -5", {"$", "5", "us$", "5", "%", "a", "+", "b", "-5"}},
         Case{"the owners' house", {"the", "owners", "'", "house"}},
@@ -59,13 +62,24 @@ INSTANTIATE_TEST_SUITE_P(
         Case{"en\xE2\x80\x94" "dash", {"en", "--", "dash"}},
         Case{"emoji \xF0\x9F\x98\x80 caf\xC3\xA9 NA\xC3\x8FVE", {"emoji", "caf\xC3\xA9", "na\xC3\xafve"}},
         Case{"two\nlines", {"two", "\n", "lines"}},
+        Case{"Call 555 123 4567 or (12) 345-6789, not 555-1234.",
+             {"call", "555\xC2\xA0" "123\xC2\xA0" "4567", "or", "-lrb-12-rrb-\xC2\xA0" "345-6789", ",", "not", "555-1234", "."}},
         Case{"", {}}));
 
-TEST(PtbTokenizer, SlashAndAsteriskEscapingIsAnOption) {
-  PtbTokenizerOptions escape;
-  escape.escape_forward_slash_asterisk = true;
-  EXPECT_EQ(ptb_tokenize("black/white **", escape), (Tokens{"black\\/white", "\\*\\*"}));
-  EXPECT_EQ(ptb_tokenize("black/white **"), (Tokens{"black/white", "**"}));
+TEST(PtbTokenizer, SlashAndAsteriskAreEscapedAsIn341UnlessTurnedOff) {
+  EXPECT_EQ(ptb_tokenize("black/white ** a / b"), (Tokens{"black\\/white", "\\*\\*", "a", "\\/", "b"}));
+  PtbTokenizerOptions plain;
+  plain.escape_forward_slash_asterisk = false;
+  EXPECT_EQ(ptb_tokenize("black/white **", plain), (Tokens{"black/white", "**"}));
+}
+
+TEST(PtbTokenizer, AmericanizeTouchesWholeWordsOnlyAndCanBeTurnedOff) {
+  // Hyphenated words are THING tokens, which PTBLexer never respelled.
+  EXPECT_EQ(ptb_tokenize("grey-haired man in grey"), (Tokens{"grey-haired", "man", "in", "gray"}));
+  EXPECT_EQ(ptb_tokenize("the colour's"), (Tokens{"the", "color", "'s"}));  // {WORD}/{REDAUX}
+  PtbTokenizerOptions british;
+  british.americanize = false;
+  EXPECT_EQ(ptb_tokenize("grey centre", british), (Tokens{"grey", "centre"}));
 }
 
 TEST(PtbTokenizer, CocoPunctuationListIsTheToolkits) {
