@@ -119,6 +119,67 @@ TEST(CaptionMetrics, CaseAndPunctuationVariantsScoreAsIdentical) {
   EXPECT_DOUBLE_EQ(a.items[2].rouge_l, b.items[2].rouge_l);
 }
 
+// The cases below are small enough to check with pencil and paper; the expected values are the
+// toolkit's formulas written out (w = log 2 is the idf of an n-gram that one of two images has).
+TEST(CaptionMetrics, HandCheckedCiderTwoImages) {
+  // img1 "a" vs ["a"]: unigram cosine 1, higher orders have zero norms (skipped, 0), no bigram
+  // difference: mean(1, 0, 0, 0) * 10 = 2.5. img2 "b" vs ["c"]: nothing shared: 0.
+  const CaptionScores s = score_captions({{"1", "a", {"a"}}, {"2", "b", {"c"}}});
+  expect_rel(s.items[0].cider_d, 2.5);
+  EXPECT_EQ(s.items[1].cider_d, 0.0);
+  expect_rel(s.cider_d, 1.25);
+  expect_rel(s.rouge_l, 0.5);
+  // BLEU: 1 of 2 unigrams match, no bigram at all; c = r = 2 so the brevity penalty is the
+  // smoothing's exp(1 - (2 + 1e-9) / (2 + 1e-15)).
+  const double bp = std::exp(1 - (2 + 1e-9) / (2 + 1e-15));
+  const double p1 = (1 + 1e-15) / (2 + 1e-9), p2 = 1e-15 / 1e-9;
+  expect_rel(s.bleu[0], p1 * bp);
+  expect_rel(s.bleu[1], std::sqrt(p1 * p2) * bp);
+}
+
+TEST(CaptionMetrics, HandCheckedCiderDividesByTheNumberOfReferences) {
+  // img1 "a" vs ["a", "b"]: the "a" reference gives 1 for unigrams, "b" gives 0; summed over
+  // references then divided by 2: mean(1, 0, 0, 0) / 2 * 10 = 1.25. img2 "c" vs ["c"]: 2.5.
+  const CaptionScores s = score_captions({{"1", "a", {"a", "b"}}, {"2", "c", {"c"}}});
+  expect_rel(s.items[0].cider_d, 1.25);
+  expect_rel(s.items[1].cider_d, 2.5);
+  expect_rel(s.cider_d, 1.875);
+}
+
+TEST(CaptionMetrics, HandCheckedCiderBigramLengthPenalty) {
+  // "a b" vs ["a b c d"]: unigram cosine 2w^2 / (sqrt(2)w * 2w) = 1/sqrt(2), bigram w^2 / (w *
+  // sqrt(3)w) = 1/sqrt(3), trigrams and 4-grams 0 (empty candidate vectors). The penalty uses the
+  // BIGRAM counts (1 vs 3), not the lengths: exp(-(1 - 3)^2 / 72).
+  const CaptionScores s = score_captions({{"1", "a b", {"a b c d"}}, {"2", "x", {"y"}}});
+  const double want = (1 / std::sqrt(2.0) + 1 / std::sqrt(3.0)) / 4 * std::exp(-4.0 / 72.0) * 10;
+  expect_rel(s.items[0].cider_d, want);
+  expect_rel(s.cider_d, want / 2);
+  // ROUGE-L: LCS 2, P = 2/2, R = 2/4: (1 + 1.44) * 1 * 0.5 / (0.5 + 1.44 * 1).
+  expect_rel(s.items[0].rouge_l, 2.44 * 0.5 / 1.94);
+}
+
+TEST(CaptionMetrics, ShortCaptionsGetTheSmoothedHigherOrderBleu) {
+  // One image, "a b" vs ["a b"]: no 3- or 4-grams, so those precisions are 1e-15 / 1e-9 = 1e-6.
+  const CaptionScores s = score_captions({{"1", "A b!", {"a B"}}});  // ("b." would be an abbreviation)
+  const double p1 = (2 + 1e-15) / (2 + 1e-9), p2 = (1 + 1e-15) / (1 + 1e-9), p3 = 1e-6;
+  expect_rel(s.bleu[0], p1);
+  expect_rel(s.bleu[1], std::sqrt(p1 * p2));
+  expect_rel(s.bleu[2], std::cbrt(p1 * p2 * p3));
+  expect_rel(s.bleu[3], std::pow(p1 * p2 * p3 * p3, 0.25));
+  EXPECT_DOUBLE_EQ(s.rouge_l, 1.0);
+  EXPECT_EQ(s.cider_d, 0.0);  // one image
+}
+
+TEST(CaptionMetrics, BritishAndAmericanSpellingsMatchAsInThe341Tokenizer) {
+  // CoreNLP 3.4.1 respelled lower-case British words ("grey", "colour") before scoring, so these
+  // score as identical; a capitalised "Grey" was left alone and does not match "gray".
+  const CaptionScores same = score_captions({{"1", "a grey cat with colourful toys", {"A gray cat with colorful toys."}},
+                                             {"2", "a dog", {"a dog"}}});
+  expect_rel(same.items[0].rouge_l, 1.0);
+  const CaptionScores capital = score_captions({{"1", "Grey cat", {"gray cat"}}, {"2", "a dog", {"a dog"}}});
+  EXPECT_LT(capital.items[0].rouge_l, 1.0);
+}
+
 TEST(CaptionMetrics, RougeAndBleuScorersWorkOnTokenisedText) {
   EXPECT_DOUBLE_EQ(rouge_l("a b c", {"a b c"}), 1.0);
   EXPECT_EQ(rouge_l("", {"a b"}), 0.0);

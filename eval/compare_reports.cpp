@@ -1,0 +1,87 @@
+#include "eval/compare_reports.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <map>
+
+#include "common/error.h"
+#include "common/json_util.h"
+#include "eval/html_report.h"
+#include "eval/metrics_summary.h"
+#include "eval/svg_chart.h"
+
+namespace clipcap {
+namespace fs = std::filesystem;
+
+std::vector<ComparedRun> load_reports(const std::vector<std::string>& dirs) {
+  if (dirs.empty()) throw Error("compare: no report directories given");
+  std::vector<ComparedRun> runs;
+  std::map<std::string, int> seen;
+  for (const std::string& dir : dirs) {
+    const std::string path = (fs::path(dir) / "metrics.json").string();
+    if (!fs::exists(path)) throw Error(dir + ": no metrics.json (not a clipcap-eval report directory)");
+    ComparedRun r;
+    r.dir = dir;
+    r.metrics = read_json(path);
+    if (!r.metrics.is_object() || !r.metrics.contains("metrics") || !r.metrics["metrics"].is_object())
+      throw Error(path + ": missing field 'metrics'");
+    fs::path p(dir);
+    if (p.filename().empty()) p = p.parent_path();
+    r.name = p.filename().string();
+    ++seen[r.name];
+    runs.push_back(std::move(r));
+  }
+  for (auto& r : runs)
+    if (seen[r.name] > 1) r.name = r.dir;
+  return runs;
+}
+
+std::string comparison_text(const std::vector<ComparedRun>& runs) {
+  std::vector<std::string> names;
+  std::vector<nlohmann::json> metrics;
+  for (const auto& r : runs) names.push_back(r.name), metrics.push_back(r.metrics["metrics"]);
+  return comparison_table(names, metrics);
+}
+
+std::string comparison_html(const std::vector<ComparedRun>& runs) {
+  std::string h =
+      "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>clipcap-eval compare</title>\n"
+      "<style>body{font-family:system-ui,sans-serif;margin:24px}table{border-collapse:collapse}"
+      "td,th{padding:4px 12px;border:1px solid #ddd}td.v{text-align:right;font-variant-numeric:tabular-nums}"
+      "pre{background:#f6f6f6;padding:8px;font-size:12px}</style>\n</head>\n<body>\n<h1>clipcap-eval: comparison</h1>\n"
+      "<table>\n<tr><th>metric</th>";
+  for (const auto& r : runs) h += "<th>" + html_escape(r.name) + "</th>";
+  h += "</tr>\n";
+  for (const auto& name : report_metric_names()) {
+    double best = -1e300;
+    bool any = false;
+    for (const auto& r : runs)
+      if (r.metrics["metrics"].contains(name) && r.metrics["metrics"][name].is_number())
+        any = true, best = std::max(best, r.metrics["metrics"][name].get<double>());
+    if (!any) continue;
+    h += "<tr><td>" + html_escape(name) + "</td>";
+    for (const auto& r : runs) {
+      const auto& m = r.metrics["metrics"];
+      if (!m.contains(name) || !m[name].is_number()) {
+        h += "<td class=\"v\">-</td>";
+        continue;
+      }
+      char buf[32];
+      std::snprintf(buf, sizeof buf, "%.4f", m[name].get<double>());
+      const bool top = m[name].get<double>() == best && runs.size() > 1;
+      h += std::string("<td class=\"v\">") + (top ? "<b>" : "") + buf + (top ? "</b>" : "") + "</td>";
+    }
+    h += "</tr>\n";
+  }
+  h += "</table>\n";
+  for (const auto& r : runs) {
+    nlohmann::json about = r.metrics;
+    about.erase("metrics");
+    h += "<h2>" + html_escape(r.name) + "</h2>\n<p>" + html_escape(r.dir) + "</p>\n<pre>" +
+         html_escape(about.dump(2, ' ', false, nlohmann::json::error_handler_t::replace)) + "</pre>\n";
+  }
+  return h + "</body>\n</html>\n";
+}
+
+}  // namespace clipcap

@@ -1,0 +1,28 @@
+// `clipcap-eval compare`: the metrics of several report directories side by side.
+//
+//   auto runs = clipcap::load_reports({"reports/small", "reports/large"});
+//   std::cout << clipcap::comparison_text(runs);                 // one row per metric
+//   write_file_atomic("compare.html", clipcap::comparison_html(runs));
+//
+// Each directory must hold the metrics.json clipcap-eval (or clipcap-eval score) wrote; runs are
+// named by the directory's basename (the full path when two basenames are equal).
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+namespace clipcap {
+
+struct ComparedRun {
+  std::string name, dir;
+  nlohmann::json metrics;  // metrics.json as written
+};
+
+std::vector<ComparedRun> load_reports(const std::vector<std::string>& dirs);
+std::string comparison_text(const std::vector<ComparedRun>& runs);
+// One self-contained page: the table (best value per metric in bold), then each run's model,
+// data, decoding and counts.
+std::string comparison_html(const std::vector<ComparedRun>& runs);
+
+}  // namespace clipcap
