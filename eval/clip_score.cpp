@@ -67,6 +67,13 @@ ClipScorer::ClipScorer(const std::string& clip_dir, ClipScoreOptions opts, torch
     throw Error(clip_dir + ": CLIPScore needs both towers and both projections (a full CLIPModel)");
   impl_->clip->eval();
   impl_->tokenizer = ClipBpeTokenizer::from_dir(clip_dir);
+  const CLIPTextConfig& text = impl_->clip->config.text;
+  if (impl_->tokenizer->vocab_size() > text.vocab_size)
+    throw Error(clip_dir + "/vocab.json: " + std::to_string(impl_->tokenizer->vocab_size()) +
+                " tokens, but config.json's text_config.vocab_size is " + std::to_string(text.vocab_size));
+  if (impl_->tokenizer->context_length() > text.max_position_embeddings)
+    throw Error(clip_dir + ": tokenizer context length " + std::to_string(impl_->tokenizer->context_length()) +
+                " exceeds text_config.max_position_embeddings " + std::to_string(text.max_position_embeddings));
   impl_->processor = std::make_unique<ImageProcessor>(ImageProcessor::from_dir(clip_dir));
 }
 

@@ -7,11 +7,17 @@
 #include <fstream>
 #include <regex>
 
+#include <torch/torch.h>
+
 #include "common/atomic_file.h"
 #include "common/json_util.h"
 #include "data/image_io.h"
 #include "eval/caption_metrics.h"
+#include "eval/clip_score.h"
 #include "eval/prediction_records.h"
+#include "model/clip.h"
+#include "model/safetensors.h"
+#include "train/bpe_trainer.h"
 #include "model/captioner.h"
 #include "tests/test_support.h"
 
@@ -206,6 +212,71 @@ TEST(EvalCli, ReportOpensInAHeadlessBrowserFromACopiedDirectory) {
   const std::string broken = dump_dom(elsewhere + "/report.html", s.dir + "/profile");
   EXPECT_NE(attribute(broken, "data-errors"), "0");
   EXPECT_NE(broken.find("image failed to load: images/" + first.path().filename().string()), std::string::npos);
+}
+
+// A small random CLIP with both towers and a CLIP BPE tokenizer (tiny-clip has no tokenizer).
+std::string make_scoring_clip(const std::string& dir) {
+  fs::create_directories(dir);
+  BpeTrainOptions bpe;
+  bpe.vocab_size = 530;
+  bpe.min_frequency = 1;
+  const ClipBpeVocab vocab = train_clip_bpe({"a red and green square", "a tiny icon", "a gray picture", "a photo depicts"}, bpe);
+  nlohmann::json cfg = read_json(fixture("tiny-clip/config.json"));
+  cfg["text_config"]["vocab_size"] = vocab.size();
+  cfg["text_config"]["bos_token_id"] = vocab.bos_id();
+  cfg["text_config"]["eos_token_id"] = vocab.eos_id();
+  cfg["text_config"]["pad_token_id"] = vocab.eos_id();
+  cfg["text_config"]["max_position_embeddings"] = 32;
+  write_json_atomic(dir + "/config.json", cfg);
+  fs::copy_file(fixture("tiny-clip/preprocessor_config.json"), dir + "/preprocessor_config.json");
+  write_clip_bpe(vocab, dir, 32);
+  torch::manual_seed(11);
+  CLIPModel model(CLIPConfig::from_json(cfg, dir + "/config.json"));
+  torch::NoGradGuard no_grad;
+  NamedTensors weights;
+  for (const auto& p : model->named_parameters()) {
+    p.value().normal_(0, 0.2);
+    weights.emplace_back(p.key(), p.value());
+  }
+  save_safetensors(dir + "/model.safetensors", weights);
+  return dir;
+}
+
+TEST(EvalCli, ClipScoreAndRefClipScoreWithAClipDirectory) {
+  const EvalSetup& s = setup();
+  ASSERT_EQ(s.eval.exit_code, 0) << s.eval.err;
+  const std::string clip = make_scoring_clip(s.dir + "/scoring-clip");
+  const std::string out = s.dir + "/report-clip";
+  const RunResult r = run(tool("clipcap-eval") + " --model " + s.model + " --data " + s.data + " --out " + out +
+                          " --max-len 6 --threads 1 --clip " + clip);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("RefCLIPScore"), std::string::npos) << r.out;
+  const nlohmann::json metrics = read_json(out + "/metrics.json");
+  const auto preds = read_jsonl(out + "/predictions.jsonl");
+  ASSERT_EQ(preds.size(), s.test_images.size());
+
+  // The same numbers in-process, from the images and the written captions.
+  ClipScorer scorer(clip);
+  std::vector<Image> images;
+  std::vector<std::string> candidates;
+  std::vector<std::vector<std::string>> references;
+  for (const auto& p : preds) {
+    images.push_back(read_image(s.dir + "/images/" + p["image"].get<std::string>()));
+    candidates.push_back(p["prediction"]);
+    references.push_back(p["references"].get<std::vector<std::string>>());
+  }
+  const ClipScoreResult want = scorer.score(scorer.embed_images(images), candidates, references);
+  EXPECT_NEAR(metrics["metrics"]["CLIPScore"].get<double>(), want.clip_score, 1e-6);
+  EXPECT_NEAR(metrics["metrics"]["RefCLIPScore"].get<double>(), want.ref_clip_score, 1e-6);
+  for (size_t i = 0; i < preds.size(); ++i) {
+    const double cs = preds[i]["scores"]["CLIPScore"], ref = preds[i]["scores"]["RefCLIPScore"];
+    EXPECT_NEAR(cs, want.per_image_clip_score[i], 1e-6);
+    EXPECT_GE(cs, 0.0);
+    EXPECT_LE(cs, 2.5);
+    EXPECT_GE(ref, 0.0);
+    EXPECT_LE(ref, 2 * cs + 1e-12);  // a harmonic mean is at most twice its smaller term
+  }
+  EXPECT_NE(read_file(out + "/report.html").find("<td>RefCLIPScore</td>"), std::string::npos);
 }
 
 TEST(EvalCli, ScoresJsonlAndCocoFilesAlikeAndComparesReports) {
