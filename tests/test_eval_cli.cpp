@@ -99,7 +99,7 @@ std::string chromium() {
 
 // The DOM after load (the report's own script has then set data-images / data-errors).
 std::string dump_dom(const std::string& html, const std::string& profile, const std::string& screenshot = "") {
-  const std::string base = chromium() + " --headless --disable-gpu --no-sandbox --no-first-run --user-data-dir=" +
+  const std::string base = chromium() + " --headless --disable-gpu --no-sandbox --disable-dev-shm-usage --no-first-run --hide-scrollbars --user-data-dir=" +
                            profile + " --window-size=1200,1800 ";
   if (!screenshot.empty()) {
     const RunResult shot = run(base + "--screenshot=" + screenshot + " file://" + html);
