@@ -1,0 +1,355 @@
+// CLIP pretraining (train/clip_trainer.h): a tiny model learns tiny generated pairs, the directory it
+// writes loads back (load_clip, ClipBpeTokenizer, ImageProcessor) and feeds clipcap-data build, and
+// bad input gets a one-line error naming the file.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <cmath>
+#include <filesystem>
+#include <sstream>
+
+#include "common/json_util.h"
+#include "data/image_io.h"
+#include "model/clip_tokenizer.h"
+#include "model/image_processor.h"
+#include "model/safetensors.h"
+#include "tests/dataset_test_util.h"
+#include "tests/test_support.h"
+#include "train/clip_trainer.h"
+
+namespace fs = std::filesystem;
+using namespace clipcap;
+using namespace clipcap::test;
+
+namespace {
+
+struct Shape {
+  const char* caption;
+  uint8_t r, g, b;
+  int kind;  // 0 solid, 1 centred square on white, 2 diagonal stripes on white
+};
+
+const std::vector<Shape>& train_shapes() {
+  static const std::vector<Shape> s = {
+      {"a red image", 220, 30, 30, 0},      {"a green image", 30, 200, 40, 0},  {"a blue image", 30, 40, 220, 0},
+      {"a yellow image", 230, 220, 30, 0},  {"a red square", 220, 30, 30, 1},   {"a blue square", 30, 40, 220, 1},
+      {"green stripes", 30, 200, 40, 2},    {"black stripes", 10, 10, 10, 2},
+  };
+  return s;
+}
+
+Image draw(const Shape& s, int size) {
+  Image img;
+  img.width = img.height = size;
+  img.pixels.assign(static_cast<size_t>(size) * size * 3, 255);
+  for (int y = 0; y < size; ++y)
+    for (int x = 0; x < size; ++x) {
+      bool ink = s.kind == 0 || (s.kind == 1 && x >= size / 4 && x < 3 * size / 4 && y >= size / 4 && y < 3 * size / 4) ||
+                 (s.kind == 2 && ((x + y) / 3) % 2 == 0);
+      if (!ink) continue;
+      uint8_t* p = img.row(y) + 3 * x;
+      p[0] = s.r, p[1] = s.g, p[2] = s.b;
+    }
+  return img;
+}
+
+// dir/images/*.png and dir/pairs.jsonl: the train shapes at 20 px (the processor resizes them to
+// 16), two val images, and a test image that is not a PNG at all: training must never open it.
+std::string make_pairs(const std::string& dir) {
+  fs::create_directories(dir + "/images");
+  std::string jsonl;
+  int i = 0;
+  for (const Shape& s : train_shapes()) {
+    std::string name = "train_" + std::to_string(i++) + ".png";
+    write_png(dir + "/images/" + name, draw(s, 20));
+    jsonl += nlohmann::json{{"image", name}, {"caption", s.caption}, {"split", "train"}}.dump() + "\n";
+  }
+  write_png(dir + "/images/val_0.png", draw({"", 200, 40, 40, 0}, 20));
+  write_png(dir + "/images/val_1.png", draw({"", 40, 40, 200, 1}, 20));
+  jsonl += R"({"image": "val_0.png", "caption": "a red image", "split": "val"})" "\n";
+  jsonl += R"({"image": "val_1.png", "caption": "a blue square", "split": "val"})" "\n";
+  write_text(dir + "/images/held_out.png", "not an image: a test image must never be read");
+  jsonl += R"({"image": "held_out.png", "caption": "a held-out image", "split": "test"})" "\n";
+  write_text(dir + "/pairs.jsonl", jsonl);
+  return dir + "/pairs.jsonl";
+}
+
+ClipTrainConfig tiny_config() {
+  ClipTrainConfig c;
+  c.vision.image_size = 16;
+  c.vision.patch_size = 4;
+  c.vision.hidden_size = 32;
+  c.vision.num_hidden_layers = 2;
+  c.vision.num_attention_heads = 2;
+  c.vision.intermediate_size = 64;
+  c.text.hidden_size = 32;
+  c.text.num_hidden_layers = 1;
+  c.text.num_attention_heads = 2;
+  c.text.intermediate_size = 64;
+  c.text.max_position_embeddings = 8;
+  c.projection_dim = 16;
+  c.tokenizer.vocab_size = 560;
+  c.training.epochs = 60;  // one step per epoch: 8 pairs, batch 8
+  c.training.batch_size = 8;
+  c.training.lr = 3e-3;
+  c.training.warmup = 0.1;
+  c.training.weight_decay = 0.0;
+  c.training.shift = 0;
+  c.training.seed = 7;
+  return c;
+}
+
+ClipTrainOptions tiny_options(const std::string& dir, std::ostringstream& log) {
+  ClipTrainOptions o;
+  o.captions = dir + "/pairs.jsonl";
+  o.images = dir + "/images";
+  o.out = dir + "/clip";
+  o.source.format = "jsonl";
+  o.source.split_column = "split";
+  o.config = tiny_config();
+  o.runtime.threads = 1;
+  o.log = &log;
+  o.progress.out = &log;
+  o.progress.tty = 0;
+  return o;
+}
+
+// One training run shared by the tests that only read its results.
+struct Trained {
+  std::string dir;
+  ClipTrainResult result;
+  std::string log;
+};
+
+const Trained& trained() {
+  static Trained t = [] {
+    Trained r;
+    r.dir = temp_dir("clip-train");
+    make_pairs(r.dir);
+    std::ostringstream log;
+    torch::set_num_threads(1);
+    r.result = train_clip(tiny_options(r.dir, log));
+    r.log = log.str();
+    return r;
+  }();
+  return t;
+}
+
+torch::Tensor train_pixels(const ImageProcessor& proc, const std::string& dir) {
+  std::vector<Image> imgs;
+  for (size_t i = 0; i < train_shapes().size(); ++i)
+    imgs.push_back(read_image(dir + "/images/train_" + std::to_string(i) + ".png"));
+  return proc.preprocess_batch(imgs);  // (8, 3, 16, 16)
+}
+
+}  // namespace
+
+TEST(ClipTrain, LossFallsAndTrainingPairsAreRetrieved) {
+  const Trained& t = trained();
+  const ClipTrainResult& r = t.result;
+  ASSERT_TRUE(r.finished) << t.log;
+  EXPECT_EQ(r.train_images, 8);
+  EXPECT_EQ(r.val_images, 2);
+  EXPECT_EQ(r.skipped_images, 0) << "the test split's unreadable image was opened";
+  ASSERT_EQ(r.epochs.size(), 60u);
+  const double first = r.epochs.front().train_loss, last = r.epochs.back().train_loss;
+  EXPECT_GT(first, 0.75 * std::log(8.0));  // random init: no better than chance
+  EXPECT_LT(last, 0.3) << t.log;
+  EXPECT_LT(last, 0.15 * first) << t.log;
+  EXPECT_EQ(r.train_recall_at_1, 1.0) << t.log;
+  EXPECT_GE(r.epochs.back().val_recall_at_1, 0.0);
+  EXPECT_GT(r.epochs.back().logit_scale, 1.0 / 0.07 - 1e-3);  // it learns to sharpen
+  EXPECT_LE(r.epochs.back().logit_scale, 100.0 + 1e-3);        // CLIP's clamp
+  EXPECT_NE(t.log.find("epoch 60/60 | step 60/60 | loss "), std::string::npos) << t.log;
+  EXPECT_NE(t.log.find("val r@1"), std::string::npos) << t.log;
+}
+
+TEST(ClipTrain, SavedDirectoryLoadsAndGivesTheSameEmbeddings) {
+  const Trained& t = trained();
+  ASSERT_TRUE(t.result.finished);
+  const std::string out = t.dir + "/clip";
+  EXPECT_FALSE(fs::exists(out + ".tmp"));
+  for (const char* f : {"config.json", "model.safetensors", "preprocessor_config.json", "vocab.json", "merges.txt",
+                        "tokenizer_config.json", "special_tokens_map.json", "training.json"})
+    EXPECT_TRUE(fs::exists(out + "/" + f)) << f;
+
+  nlohmann::json cfg = read_json(out + "/config.json");
+  EXPECT_EQ(cfg["model_type"], "clip");
+  EXPECT_EQ(cfg["vision_config"]["image_size"], 16);
+  CLIPModel loaded = load_clip(out);
+  ImageProcessor proc = ImageProcessor::from_dir(out);
+  EXPECT_EQ(proc.config().crop_height, 16);
+  EXPECT_EQ(proc.config().shortest_edge, 16);
+
+  torch::NoGradGuard no_grad;
+  torch::Tensor px = train_pixels(proc, t.dir);
+  CLIPModel& mem = const_cast<CLIPModel&>(t.result.model);
+  torch::Tensor want = mem->image_embeds(mem->vision_model->forward(px).pooler_output);
+  torch::Tensor got = loaded->image_embeds(loaded->vision_model->forward(px).pooler_output);
+  EXPECT_TENSOR_NEAR(got, want, 1e-5);
+
+  auto tok = ClipBpeTokenizer::from_dir(out);
+  EXPECT_EQ(tok->bos_id(), cfg["text_config"]["bos_token_id"].get<int64_t>());
+  EXPECT_EQ(tok->eos_id(), cfg["text_config"]["eos_token_id"].get<int64_t>());
+  EXPECT_EQ(tok->pad_id(), cfg["text_config"]["pad_token_id"].get<int64_t>());
+  EXPECT_EQ(tok->vocab_size(), cfg["text_config"]["vocab_size"].get<int64_t>());
+  std::vector<std::vector<int64_t>> texts;
+  for (const Shape& s : train_shapes()) texts.push_back(tok->encode(s.caption));
+  EXPECT_EQ(clip_recall_at_1(*loaded, px, texts), 1.0);
+
+  nlohmann::json tj = read_json(out + "/training.json");
+  EXPECT_EQ(tj["steps"], 60);
+  EXPECT_EQ(tj["final"]["train_recall_at_1"], 1.0);
+  EXPECT_TRUE(tj["final"]["val_recall_at_1"].is_number());
+  EXPECT_EQ(tj["config"]["training"]["epochs"], 60);
+  EXPECT_EQ(tj["epochs"].size(), 60u);
+}
+
+TEST(ClipTrain, ClipcapDataBuildAcceptsTheTrainedModel) {
+  const Trained& t = trained();
+  ASSERT_TRUE(t.result.finished);
+  const std::string ds = t.dir + "/dataset";
+  RunResult r = run(tool("clipcap-data") + " build --format jsonl --split-column split --captions " + t.dir +
+                    "/pairs.jsonl --images " + t.dir + "/images --clip " + t.dir + "/clip --out " + ds +
+                    " --embedding image_embeds --threads 1 --workers 1");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(fs::exists(ds + "/meta.json"));
+  auto emb = load_safetensors(ds + "/embeddings.safetensors").at("image_embeds");
+  EXPECT_EQ(emb.size(0), 10);  // 8 train + 2 val; the test image is a bad item
+  EXPECT_EQ(emb.size(1), 16);
+}
+
+TEST(ClipTrain, SameSeedSameWeights) {
+  const Trained& t = trained();
+  ASSERT_TRUE(t.result.finished);
+  std::string dir = temp_dir("clip-train-again");
+  make_pairs(dir);
+  std::ostringstream log;
+  ClipTrainOptions o = tiny_options(dir, log);
+  o.config.training.epochs = 60;
+  ClipTrainResult again = train_clip(o);
+  ASSERT_TRUE(again.finished);
+  EXPECT_EQ(read_file(dir + "/clip/vocab.json"), read_file(t.dir + "/clip/vocab.json"));
+  EXPECT_EQ(read_file(dir + "/clip/merges.txt"), read_file(t.dir + "/clip/merges.txt"));
+  EXPECT_EQ(again.epochs.back().train_loss, t.result.epochs.back().train_loss);
+}
+
+TEST(ClipTrain, InitialisesLikeHfClip) {
+  ClipTrainConfig cfg = ClipTrainConfig::load(std::string(CLIPCAP_SOURCE_DIR) + "/configs/clip-emoji-tiny.json");
+  torch::manual_seed(1);
+  CLIPModel m(cfg.clip_config(cfg.tokenizer.vocab_size, cfg.tokenizer.vocab_size - 2, cfg.tokenizer.vocab_size - 1));
+  init_clip_weights(*m);
+  EXPECT_FLOAT_EQ(m->logit_scale.item<float>(), static_cast<float>(std::log(1 / 0.07)));
+  const auto& layer = m->vision_model->encoder->layers->children()[0]->as<CLIPEncoderLayerImpl>();
+  const double d = static_cast<double>(cfg.vision.hidden_size), L = static_cast<double>(cfg.vision.num_hidden_layers);
+  EXPECT_NEAR(layer->self_attn->q_proj->weight.std().item<double>(), std::pow(d, -0.5) * std::pow(2 * L, -0.5), 0.003);
+  EXPECT_NEAR(layer->mlp->fc1->weight.std().item<double>(), std::pow(2 * d, -0.5), 0.003);
+  EXPECT_EQ(layer->self_attn->q_proj->bias.abs().max().item<float>(), 0.0f);
+  EXPECT_EQ(layer->layer_norm1->weight.min().item<float>(), 1.0f);
+  EXPECT_NEAR(m->text_model->embeddings->token_embedding->weight.std().item<double>(), 0.02, 0.001);
+}
+
+TEST(ClipTrain, EmojiConfigRoundTripsAndFlagsAreValidated) {
+  const std::string path = std::string(CLIPCAP_SOURCE_DIR) + "/configs/clip-emoji-tiny.json";
+  ClipTrainConfig c = ClipTrainConfig::load(path);
+  EXPECT_EQ(ClipTrainConfig::from_json(c.to_json(), "round trip").to_json(), c.to_json());
+  c.training.batch_size = 1;
+  expect_error([&] { c.validate("--batch-size"); }, {"--batch-size", "training.batch_size"});
+}
+
+TEST(ClipTrain, BadConfigFilesNameTheFileAndField) {
+  std::string dir = temp_dir("clip-bad-config");
+  auto check = [&](const std::string& name, const std::string& text, std::initializer_list<std::string> parts) {
+    write_text(dir + "/" + name, text);
+    std::vector<std::string> all = {dir + "/" + name};
+    all.insert(all.end(), parts.begin(), parts.end());
+    const std::string msg = error_message([&] { ClipTrainConfig::load(dir + "/" + name); });
+    for (const auto& p : all) EXPECT_NE(msg.find(p), std::string::npos) << "'" << p << "' not in: " << msg;
+  };
+  check("typo.json", R"({"training": {"epoch": 3}})", {"training", "unknown field 'epoch'"});
+  check("type.json", R"({"vision": {"patch_size": "8"}})", {"vision", "patch_size", "wrong type"});
+  check("heads.json", R"({"text": {"hidden_size": 100, "num_attention_heads": 3}})", {"text.hidden_size", "divisible"});
+  check("patch.json", R"({"vision": {"image_size": 30, "patch_size": 8}})", {"vision.image_size", "multiple"});
+  check("tokenizer.json", R"({"tokenizer": {"vocab_size": 10}})", {"vocab_size"});
+  check("syntax.json", R"({"training": )", {});
+  expect_error([&] { ClipTrainConfig::load(dir + "/none.json"); }, {dir + "/none.json"});
+}
+
+TEST(ClipTrain, BadInputsAreOneLineErrorsNamingTheFile) {
+  std::string dir = temp_dir("clip-bad-input");
+  make_pairs(dir);
+  std::ostringstream log;
+
+  ClipTrainOptions missing = tiny_options(dir, log);
+  missing.captions = dir + "/nope.jsonl";
+  expect_error([&] { train_clip(missing); }, {dir + "/nope.jsonl"});
+
+  write_text(dir + "/val_only.jsonl", R"({"image": "train_0.png", "caption": "a red image", "split": "val"})" "\n");
+  ClipTrainOptions none = tiny_options(dir, log);
+  none.captions = dir + "/val_only.jsonl";
+  expect_error([&] { train_clip(none); }, {dir + "/val_only.jsonl", "0 training image"});
+
+  write_text(dir + "/empty.jsonl", "");
+  ClipTrainOptions empty = tiny_options(dir, log);
+  empty.captions = dir + "/empty.jsonl";
+  expect_error([&] { train_clip(empty); }, {dir + "/empty.jsonl", "no usable caption rows"});
+
+  write_text(dir + "/unreadable.jsonl", R"({"image": "held_out.png", "caption": "x", "split": "train"})" "\n"
+                                        R"({"image": "missing.png", "caption": "y", "split": "train"})" "\n");
+  ClipTrainOptions unreadable = tiny_options(dir, log);
+  unreadable.captions = dir + "/unreadable.jsonl";
+  expect_error([&] { train_clip(unreadable); }, {dir + "/unreadable.jsonl", "could be read", "held_out.png"});
+
+  ClipTrainOptions bf16 = tiny_options(dir, log);
+  bf16.runtime.dtype = "bf16";
+  expect_error([&] { train_clip(bf16); }, {"--dtype bf16", "f32"});
+
+  fs::create_directories(dir + "/taken");
+  write_text(dir + "/taken/something", "x");
+  ClipTrainOptions taken = tiny_options(dir, log);
+  taken.out = dir + "/taken";
+  expect_error([&] { train_clip(taken); }, {dir + "/taken", "--overwrite"});
+  EXPECT_TRUE(fs::exists(dir + "/taken/something"));
+}
+
+TEST(ClipTrain, AStoppedRunLeavesNothingThatLooksComplete) {
+  std::string dir = temp_dir("clip-stop");
+  make_pairs(dir);
+  fs::create_directories(dir + "/clip.tmp");
+  write_text(dir + "/clip.tmp/config.json", "{}");  // a killed run's leftovers
+  std::ostringstream log;
+  ClipTrainOptions o = tiny_options(dir, log);
+  std::atomic<bool> stop{true};
+  o.stop = &stop;
+  ClipTrainResult r = train_clip(o);
+  EXPECT_FALSE(r.finished);
+  EXPECT_FALSE(fs::exists(dir + "/clip"));
+  EXPECT_FALSE(fs::exists(dir + "/clip.tmp"));
+}
+
+// The real executable, once train/main_train.cpp registers the subcommand.
+TEST(ClipTrain, ClipcapTrainClipEndToEnd) {
+  if (!fs::exists(std::string(CLIPCAP_SOURCE_DIR) + "/train/main_train.cpp")) GTEST_SKIP() << "no clipcap-train yet";
+  std::string dir = temp_dir("clip-cli");
+  make_pairs(dir);
+  const std::string cfg = dir + "/tiny.json";
+  nlohmann::json j = tiny_config().to_json();
+  write_json_atomic(cfg, j);
+  const std::string base = tool("clipcap-train") + " clip --format jsonl --split-column split --captions " + dir +
+                           "/pairs.jsonl --images " + dir + "/images --config " + cfg + " --threads 1 --out " + dir + "/clip";
+  RunResult r = run(base + " --epochs 40");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("epoch 40/40"), std::string::npos) << r.err;
+  EXPECT_EQ(read_json(dir + "/clip/training.json")["steps"], 40);
+  CLIPModel loaded = load_clip(dir + "/clip");
+  EXPECT_EQ(loaded->config.projection_dim, 16);
+
+  RunResult again = run(base + " --epochs 2");  // OUT exists
+  EXPECT_EQ(again.exit_code, 1);
+  EXPECT_NE(again.err.find("--overwrite"), std::string::npos) << again.err;
+  RunResult bad = run(base + " --batch-size 1 --overwrite");
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_NE(bad.err.find("training.batch_size"), std::string::npos) << bad.err;
+  RunResult help = run(tool("clipcap-train") + " clip --help");
+  EXPECT_NE(help.out.find("no resume"), std::string::npos) << help.out;
+}

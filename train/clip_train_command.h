@@ -1,0 +1,20 @@
+// `clipcap-train clip`: contrastive CLIP pretraining from scratch (train/clip_trainer.h), as a CLI11
+// subcommand that main_train.cpp registers.
+//
+//   CLI::App app{"clipcap-train"};
+//   clipcap::add_clip_train_command(app);   // subcommand "clip": its flags and its callback
+//   // parse; the callback runs train_clip and throws clipcap::Error on bad input (run_main reports it)
+//
+//   clipcap-train clip --format karpathy --captions dataset_emoji.json --images images
+//       --config configs/clip-emoji-tiny.json --out models/clip-emoji [--epochs N ...] [--threads N]
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace clipcap {
+
+// Registers "clip" on app. The callback applies --threads/--device (apply_runtime), trains, writes
+// --out and prints a summary on stderr.
+void add_clip_train_command(CLI::App& app);
+
+}  // namespace clipcap
