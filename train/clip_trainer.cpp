@@ -157,6 +157,27 @@ torch::Tensor text_features(CLIPModelImpl& m, const torch::Tensor& ids) {
   return e / e.norm(2, -1, true);
 }
 
+// text_features of rows of mixed lengths, cheaper: the rows sorted by length run in `groups`
+// chunks, each padded only to its own longest row (padding after eos never changes the pooled
+// output), and the features are put back in the rows' order.
+torch::Tensor text_features_by_length(CLIPModelImpl& m, const std::vector<const std::vector<int64_t>*>& rows,
+                                      const torch::Device& device, int64_t groups = 4) {
+  const int64_t n = static_cast<int64_t>(rows.size());
+  std::vector<int64_t> order(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return rows[a]->size() < rows[b]->size(); });
+  const int64_t chunk = (n + groups - 1) / groups;
+  std::vector<torch::Tensor> parts;
+  for (int64_t b = 0; b < n; b += chunk) {
+    std::vector<const std::vector<int64_t>*> group;
+    for (int64_t k = b; k < std::min(n, b + chunk); ++k) group.push_back(rows[order[k]]);
+    parts.push_back(text_features(m, id_batch(group, m.config.text.pad_token_id).to(device)));  // (chunk, P)
+  }
+  std::vector<int64_t> position(static_cast<size_t>(n));
+  for (int64_t k = 0; k < n; ++k) position[order[k]] = k;
+  return torch::cat(parts).index_select(0, torch::tensor(position, torch::kLong).to(device));  // (n, P)
+}
+
 // Symmetric InfoNCE; same (B, B) is 1 where the captions are identical (the diagonal included).
 torch::Tensor contrastive_loss(const torch::Tensor& img, const torch::Tensor& txt, const torch::Tensor& scale,
                                const torch::Tensor& same) {
@@ -211,7 +232,7 @@ Evaluation evaluate(CLIPModelImpl& m, const ImageProcessor& processor, const Pai
   torch::Tensor txt = features_in_chunks(n, batch_size, [&](int64_t b, int64_t e) {
     std::vector<const std::vector<int64_t>*> rows;
     for (int64_t i = b; i < e; ++i) rows.push_back(&set.ids[i][0]);
-    return text_features(m, id_batch(rows, m.config.text.pad_token_id).to(device));
+    return text_features_by_length(m, rows, device);
   });
   ev.recall_at_1 = recall_from_features(img, txt, cls);
   if (with_loss) {
@@ -345,7 +366,7 @@ double clip_recall_at_1(CLIPModelImpl& model, const torch::Tensor& pixel_values,
   torch::Tensor txt = features_in_chunks(n, batch_size, [&](int64_t b, int64_t e) {
     std::vector<const std::vector<int64_t>*> rows;
     for (int64_t i = b; i < e; ++i) rows.push_back(&texts[i]);
-    return text_features(model, id_batch(rows, model.config.text.pad_token_id).to(device));
+    return text_features_by_length(model, rows, device);
   });
   return recall_from_features(img, txt, cls);
 }
@@ -482,13 +503,12 @@ ClipTrainResult train_clip(const ClipTrainOptions& opts) {
         cls.push_back(train.text_class[r][c]);
       }
       torch::Tensor px = pixel_batch(processor, train.images, rows, s.shift, &rng).to(device);  // (B, 3, S, S)
-      torch::Tensor tk = id_batch(ids, clip_cfg.text.pad_token_id).to(device);                 // (B, T)
 
       lr = lr_at(step, total, warmup_steps, s.lr);
       for (auto& g : optimizer.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
       optimizer.zero_grad();
-      torch::Tensor loss = contrastive_loss(image_features(*model, px), text_features(*model, tk), model->logit_scale,
-                                            same_class(cls, device));
+      torch::Tensor loss = contrastive_loss(image_features(*model, px), text_features_by_length(*model, ids, device),
+                                            model->logit_scale, same_class(cls, device));
       loss.backward();
       optimizer.step();
       {
