@@ -402,7 +402,7 @@ ClipTrainResult train_clip(const ClipTrainOptions& opts) {
     throw Error(opts.captions + ": " + std::to_string(train_items.size()) + " training image(s) after the split (of " +
                 std::to_string(source.items.size()) + "); contrastive training needs at least 2");
 
-  // 3. (before 2: the vocabulary is learned on the images that could be read) decode once
+  // 3. decode every image once (before 2: the vocabulary is learned from the images that could be read)
   ImageProcessorConfig pcfg;
   pcfg.shortest_edge = cfg.vision.image_size;
   pcfg.crop_height = pcfg.crop_width = cfg.vision.image_size;
@@ -578,7 +578,9 @@ ClipTrainResult train_clip(const ClipTrainOptions& opts) {
         {{"train_loss", last.train_loss},
          {"val_loss", last.val_loss >= 0 ? json(last.val_loss) : json(nullptr)},
          {"val_recall_at_1", last.val_recall_at_1 >= 0 ? json(last.val_recall_at_1) : json(nullptr)},
+         {"val_recall_pairs", std::min(result.val_images, kMaxRecallPairs)},  // recall depends on the pool size
          {"train_recall_at_1", result.train_recall_at_1},
+         {"train_recall_pairs", std::min(result.train_images, kTrainRecallPairs)},
          {"logit_scale", last.logit_scale}}},
        {"epochs", epochs},
        {"seconds", {{"prepare", result.preprocess_seconds}, {"train", result.train_seconds}}},
