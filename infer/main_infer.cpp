@@ -1,17 +1,17 @@
-// clipcap-infer: caption images with a clipcap model; convert upstream checkpoints.
+// clipcap-infer: caption images and videos with a clipcap model; convert upstream checkpoints.
 //
-//   clipcap-infer image --model DIR [decoding flags] [runtime flags] IMAGE...
-//       One caption per line on stdout, in input order. An image that cannot be read gets an
-//       error line on stderr ("clipcap-infer: error: <path>: <problem>") and an EMPTY line on
-//       stdout, so line N is always image N; the others are still captioned and the exit code
-//       is 1 at the end. A newline inside a caption is printed as a space.
+//   clipcap-infer image --model DIR [--json|--jsonl] [--render DIR] [decoding flags] IMAGE|DIR|-...
+//       Captions in input order (infer/image_command.h); directories are searched recursively for
+//       images, "-" reads paths from stdin (infer/image_inputs.h).
+//   clipcap-infer video --model DIR [-N K | --every S | --scenes] [--out-dir DIR] VIDEO...
+//       Subtitles <stem>_caption.{srt,vtt,json} per video (infer/video_captioner.h); batches from
+//       --list, resumable with --results, sharded with --shard (infer/video_batch.h).
 //   clipcap-infer import-upstream --checkpoint model.pt --config upstream_config.json
 //       [--clip DIR] [--gpt2 DIR] --out DIR
 //
-// Exit codes: 0 success, 1 an error (missing/invalid model, unreadable image, ...), 2 usage error.
+// Exit codes: 0 success, 1 an error (missing/invalid model, unreadable image, bad video, ...), 2 usage error.
 #include <CLI/CLI.hpp>
 
-#include <algorithm>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -19,7 +19,9 @@
 #include "common/cli_flags.h"
 #include "common/cli_main.h"
 #include "common/error.h"
-#include "data/image_io.h"
+#include "infer/image_command.h"
+#include "infer/image_inputs.h"
+#include "infer/video_batch.h"
 #include "model/captioner.h"
 #include "model/upstream_import.h"
 
@@ -27,66 +29,109 @@ namespace {
 
 const char* kProgram = "clipcap-infer";
 
-struct ImageCommand {
+struct ModelFlags {
   std::string model;
-  std::vector<std::string> images;
-  int batch_size = 16;  // images per forward pass
   clipcap::DecodeOptions decoding;
   clipcap::RuntimeOptions runtime;
 };
 
-std::string one_line(std::string s) {
-  std::replace(s.begin(), s.end(), '\n', ' ');
-  std::replace(s.begin(), s.end(), '\r', ' ');
-  return s;
+void add_model_flags(CLI::App& cmd, ModelFlags& f) {
+  cmd.add_option("-m,--model", f.model, "clipcap model directory")->required();
+  clipcap::add_decode_flags(cmd, f.decoding);
+  clipcap::add_runtime_flags(cmd, f.runtime);
 }
 
-int caption_images(const ImageCommand& cmd, const CLI::App& sub) {
-  if (cmd.batch_size < 1) throw clipcap::Error("--batch-size must be >= 1");
-  clipcap::apply_runtime(cmd.runtime);
+// The model, and the decoding options: its config's defaults overridden by the flags given.
+clipcap::Captioner load_model(const ModelFlags& f, const CLI::App& cmd, clipcap::DecodeOptions& decoding) {
+  clipcap::apply_runtime(f.runtime);
   clipcap::CaptionerLoadOptions load;
-  load.dtype = cmd.runtime.torch_dtype();
-  load.device = cmd.runtime.torch_device();
-  auto captioner = clipcap::Captioner::load(cmd.model, load);
-  clipcap::DecodeOptions opts = clipcap::given_decode_flags(sub, cmd.decoding, captioner.config().decoding);
-  opts.validate();
+  load.dtype = f.runtime.torch_dtype();
+  load.device = f.runtime.torch_device();
+  auto captioner = clipcap::Captioner::load(f.model, load);
+  decoding = clipcap::given_decode_flags(cmd, f.decoding, captioner.config().decoding);
+  decoding.validate();
+  return captioner;
+}
 
-  bool failed = false;
-  for (size_t begin = 0; begin < cmd.images.size(); begin += cmd.batch_size) {
-    const size_t end = std::min(cmd.images.size(), begin + cmd.batch_size);
-    std::vector<clipcap::Image> batch;
-    std::vector<bool> readable;
-    for (size_t i = begin; i < end; ++i) {
-      try {
-        batch.push_back(clipcap::read_image(cmd.images[i]));
-        readable.push_back(true);
-      } catch (const clipcap::Error& e) {
-        std::cerr << kProgram << ": error: " << e.what() << "\n";
-        readable.push_back(false);
-        failed = true;
-      }
-    }
-    auto captions = captioner.caption_images(batch, opts);
-    size_t next = 0;
-    for (bool ok : readable) std::cout << (ok ? one_line(captions[next++]) : std::string()) << "\n";
-    std::cout.flush();
+struct VideoFlags {
+  std::string formats = "srt,vtt,json";
+  std::string shard;
+  bool scenes = false;
+};
+
+void parse_formats(const std::string& formats, clipcap::VideoCaptionOptions& o) {
+  o.write_srt = o.write_vtt = o.write_json = false;
+  size_t start = 0;
+  while (start <= formats.size()) {
+    const size_t comma = std::min(formats.find(',', start), formats.size());
+    const std::string f = formats.substr(start, comma - start);
+    if (f == "srt") o.write_srt = true;
+    else if (f == "vtt") o.write_vtt = true;
+    else if (f == "json") o.write_json = true;
+    else if (!f.empty()) throw clipcap::Error("--formats: unknown format '" + f + "' (srt, vtt, json)");
+    start = comma + 1;
   }
-  return failed ? 1 : 0;
 }
 
 int run(int argc, char** argv) {
-  CLI::App app{"Caption images with a clipcap model, or convert an upstream checkpoint.", kProgram};
+  CLI::App app{"Caption images and videos with a clipcap model, or convert an upstream checkpoint.", kProgram};
   app.require_subcommand(1);
 
-  ImageCommand image;
+  ModelFlags image_model;
+  std::vector<std::string> image_args;
+  clipcap::ImageCaptionOptions image;
+  bool json = false, jsonl = false;
   CLI::App* image_cmd = app.add_subcommand("image", "caption images: one caption per line, in input order");
-  image_cmd->add_option("-m,--model", image.model, "clipcap model directory")->required();
-  image_cmd->add_option("images", image.images, "image files")->required();
+  image_cmd->add_option("images", image_args, "image files, directories (searched recursively), - for paths on stdin")
+      ->required();
   image_cmd->add_option("--batch-size", image.batch_size, "images per forward pass")->capture_default_str();
-  clipcap::add_decode_flags(*image_cmd, image.decoding);
-  clipcap::add_runtime_flags(*image_cmd, image.runtime);
+  auto* json_flag = image_cmd->add_flag("--json", json, "print one JSON array of {path, caption | error}");
+  image_cmd->add_flag("--jsonl", jsonl, "print one JSON object {path, caption | error} per line")->excludes(json_flag);
+  image_cmd->add_option("--render", image.render_dir,
+                        "also write DIR/<stem>-R<longest side>.jpg: the image with its caption drawn under it");
+  add_model_flags(*image_cmd, image_model);
   image_cmd->footer(
-      "An unreadable image: error on stderr, an empty line on stdout (line N stays image N), exit code 1.");
+      "An unreadable image: error on stderr, an empty line on stdout (line N stays image N; with --json/--jsonl an "
+      "\"error\" entry), exit code 1.");
+
+  ModelFlags video_model;
+  clipcap::VideoCaptionOptions video;
+  clipcap::VideoBatchOptions batch;
+  VideoFlags vflags;
+  CLI::App* video_cmd = app.add_subcommand("video", "caption videos into SRT / WebVTT / JSON subtitles");
+  video_cmd->add_option("videos", batch.videos, "video files");
+  auto* n_opt = video_cmd->add_option("-N,--num-frames", video.num_frames,
+                                      "uniform sampling: K frames, frame i the first at or after i*duration/K")
+                    ->capture_default_str();
+  auto* every_opt = video_cmd->add_option("--every", video.every_s, "sample one frame every SECONDS")->excludes(n_opt);
+  video_cmd->add_flag("--scenes", vflags.scenes, "one caption per detected scene")->excludes(n_opt)->excludes(every_opt);
+  video_cmd->add_option("--scene-threshold", video.scenes.threshold,
+                        "scene cut when the HSV frame difference (0-255) reaches this")->capture_default_str();
+  video_cmd->add_option("--min-scene-len", video.scenes.min_scene_len_s, "shortest scene, seconds")->capture_default_str();
+  video_cmd->add_option("--scene-frames", video.scene_frames,
+                        "frames per scene whose mean embedding is captioned (1 = the middle frame)")
+      ->capture_default_str();
+  video_cmd->add_option("--out-dir", video.out_dir, "write outputs here instead of next to each video");
+  video_cmd->add_option("--formats", vflags.formats, "subtitle files to write: any of srt,vtt,json")->capture_default_str();
+  video_cmd->add_flag("--frames", video.keep_frames, "keep the captioned frames: <stem>_captioning_frames/frame_NNNN.jpg");
+  video_cmd->add_flag("--video-caption", video.video_caption,
+                      "also caption the whole video (mean frame embedding): printed and in <stem>_video_caption.txt");
+  video_cmd->add_option("--list", batch.list, "videos from a file: .txt (one path a line), .csv, .jsonl or .json");
+  video_cmd->add_option("--path-column", batch.list_options.path_column, "csv/jsonl/json key of the video path")
+      ->capture_default_str();
+  video_cmd->add_option("--video-root", batch.list_options.root, "directory relative list paths are under");
+  video_cmd->add_option("--results", batch.results,
+                        "append one JSON line per video here; videos already there are skipped (resume)");
+  video_cmd->add_flag("--retry-errors", batch.retry_errors, "with --results: run videos whose result is an error again");
+  video_cmd->add_option("--shard", vflags.shard, "i/N: caption items i, i+N, i+2N, ... (default: RANK/WORLD_SIZE)");
+  video_cmd->add_option("--batch-size", video.batch_size, "frames per CLIP forward and captions per generation batch")
+      ->capture_default_str();
+  video_cmd->add_option("--decode-threads", video.decoder.threads, "video decoding threads (0 = FFmpeg's choice)")
+      ->capture_default_str();
+  add_model_flags(*video_cmd, video_model);
+  video_cmd->footer(
+      "One video: cues on stdout, a bad video is an error (exit 1). Several videos, --list or --results: a batch; "
+      "bad videos are reported and recorded, the others go on (exit 1 at the end if any failed).");
 
   clipcap::UpstreamImport import;
   std::string out_dir;
@@ -100,7 +145,22 @@ int run(int argc, char** argv) {
 
   if (auto code = clipcap::parse_flags(app, argc, argv)) return *code;
 
-  if (image_cmd->parsed()) return caption_images(image, *image_cmd);
+  if (image_cmd->parsed()) {
+    image.output = json ? clipcap::ImageOutput::kJson : jsonl ? clipcap::ImageOutput::kJsonl : clipcap::ImageOutput::kLines;
+    const auto files = clipcap::expand_image_inputs(image_args, std::cin);
+    auto captioner = load_model(image_model, *image_cmd, image.decoding);
+    return clipcap::caption_image_files(captioner, files, image, std::cout, std::cerr) > 0 ? 1 : 0;
+  }
+  if (video_cmd->parsed()) {
+    if (batch.videos.empty() && batch.list.empty()) throw clipcap::Error("video: give video files or --list FILE");
+    if (vflags.scenes) video.sampling = clipcap::Sampling::kScenes;
+    else if (every_opt->count() > 0) video.sampling = clipcap::Sampling::kEvery;
+    parse_formats(vflags.formats, video);
+    if (!vflags.shard.empty()) batch.shard = clipcap::ShardSpec::parse(vflags.shard);
+    video.validate();  // before the model loads: flag mistakes cost nothing
+    auto captioner = load_model(video_model, *video_cmd, video.decoding);
+    return clipcap::run_video_command(captioner, video, batch, std::cout, std::cerr);
+  }
   clipcap::import_upstream(import, out_dir);
   std::cerr << kProgram << ": wrote " << out_dir << "\n";
   return 0;

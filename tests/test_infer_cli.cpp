@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "common/json_util.h"
+#include "data/image_io.h"
 #include "tests/test_support.h"
 
 namespace fs = std::filesystem;
@@ -159,6 +160,79 @@ TEST(InferCli, BadRuntimeFlagsAreRefusedWithAMessage) {
   auto device = run(base + "--device tpu " + image);
   EXPECT_EQ(device.exit_code, 1) << device.err;
   EXPECT_NE(device.err.find("unknown device 'tpu'"), std::string::npos) << device.err;
+}
+}  // namespace
+}  // namespace clipcap
+
+namespace clipcap {
+namespace {
+// image --json / --jsonl / directories / stdin / --render, on the upstream fixture's known captions.
+TEST(InferCli, ImageJsonAndJsonlCarryPathCaptionOrError) {
+  auto cases = legacy_cases();
+  ASSERT_GE(cases.size(), 2u);
+  const std::string bad = test::temp_dir("infer-cli-json") + "/broken.png";
+  { std::ofstream(bad) << "not a png"; }
+  const std::string base = q(tool("clipcap-infer")) + " image --model " + q(imported_model()) + " ";
+  const std::string inputs = q(cases[0].image) + " " + q(bad) + " " + q(cases[1].image);
+
+  auto r = run(base + "--json " + inputs);
+  EXPECT_EQ(r.exit_code, 1);
+  auto arr = nlohmann::json::parse(r.out);
+  ASSERT_TRUE(arr.is_array());
+  ASSERT_EQ(arr.size(), 3u);
+  EXPECT_EQ(arr[0]["path"], cases[0].image);
+  EXPECT_EQ(arr[0]["caption"], cases[0].caption);
+  EXPECT_EQ(arr[1]["path"], bad);
+  EXPECT_NE(arr[1]["error"].get<std::string>().find("broken.png"), std::string::npos);
+  EXPECT_FALSE(arr[1].contains("caption"));
+  EXPECT_EQ(arr[2]["caption"], cases[1].caption);
+
+  r = run(base + "--jsonl " + inputs);
+  EXPECT_EQ(r.exit_code, 1);
+  auto rows = lines(r.out);
+  ASSERT_EQ(rows.size(), 3u);
+  EXPECT_EQ(nlohmann::json::parse(rows[0])["caption"], cases[0].caption);
+  EXPECT_TRUE(nlohmann::json::parse(rows[1]).contains("error"));
+  EXPECT_EQ(nlohmann::json::parse(rows[2])["path"], cases[1].image);
+
+  r = run(base + "--json --jsonl " + inputs);
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+}
+
+TEST(InferCli, ImageDirectoriesRecursivelySortedAndPathsFromStdin) {
+  auto cases = legacy_cases();
+  ASSERT_GE(cases.size(), 2u);
+  const std::string dir = test::temp_dir("infer-cli-dir");
+  fs::create_directories(dir + "/b/c");
+  fs::copy_file(cases[0].image, dir + "/b/c/one.png");
+  fs::copy_file(cases[1].image, dir + "/a.png");
+  { std::ofstream(dir + "/b/readme.txt") << "not an image, skipped"; }
+  const std::string base = q(tool("clipcap-infer")) + " image --model " + q(imported_model()) + " --jsonl ";
+  auto r = run(base + q(dir));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto rows = lines(r.out);
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(nlohmann::json::parse(rows[0])["path"], dir + "/a.png");
+  EXPECT_EQ(nlohmann::json::parse(rows[0])["caption"], cases[1].caption);
+  EXPECT_EQ(nlohmann::json::parse(rows[1])["path"], dir + "/b/c/one.png");
+  EXPECT_EQ(nlohmann::json::parse(rows[1])["caption"], cases[0].caption);
+
+  r = run("printf '%s\\n\\n%s\\n' " + q(cases[1].image) + " " + q(cases[0].image) + " | " + q(tool("clipcap-infer")) +
+          " image --model " + q(imported_model()) + " -");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(lines(r.out), (std::vector<std::string>{cases[1].caption, cases[0].caption}));
+}
+
+TEST(InferCli, ImageRenderWritesTheImageWithItsCaption) {
+  auto cases = legacy_cases();
+  const std::string out = test::temp_dir("infer-cli-render") + "/renders";
+  auto r = run(q(tool("clipcap-infer")) + " image --model " + q(imported_model()) + " --render " + q(out) + " " +
+               q(fixture("images/rgb_160x120.png")));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string render = out + "/rgb_160x120-R160.jpg";
+  ASSERT_TRUE(fs::exists(render)) << r.err;
+  Image img = read_image(render);
+  EXPECT_GT(img.height * 160, 120 * img.width) << "no caption band under the image";
 }
 }  // namespace
 }  // namespace clipcap

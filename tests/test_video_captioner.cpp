@@ -1,0 +1,122 @@
+// VideoCaptioner with a tiny model: a one-frame cue has exactly the caption of that frame as an
+// image; batches keep input order and survive bad videos; repeated frames are embedded once.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "infer/video_captioner.h"
+#include "model/captioner.h"
+#include "tests/test_support.h"
+#include "tests/test_video_support.h"
+
+namespace fs = std::filesystem;
+
+namespace clipcap {
+namespace {
+
+Captioner& tiny_captioner() {
+  static Captioner cap = Captioner::load(test::tiny_model_dir());
+  return cap;
+}
+
+VideoCaptionOptions small_options(const std::string& out_dir) {
+  VideoCaptionOptions o;
+  o.out_dir = out_dir;
+  o.decoding = tiny_captioner().config().decoding;
+  o.decoding.max_len = 6;
+  o.batch_size = 4;  // several CLIP batches and generation batches per video
+  return o;
+}
+
+TEST(VideoCaptioner, OneFrameCueHasTheCaptionOfThatFrameAsAnImage) {
+  const std::string path = test::generated_video("captioner-testsrc.mp4", "-f lavfi -i testsrc=s=96x64:r=25:d=4 -c:v libx264 -bf 2");
+  auto opts = small_options(test::temp_dir("captioner"));
+  opts.num_frames = 5;
+  VideoCaptioner vc(tiny_captioner(), opts);
+  VideoResult r = vc.caption(path);
+  ASSERT_TRUE(r.ok) << r.error;
+  EXPECT_EQ(r.frames, 5);
+  EXPECT_NEAR(r.duration_s, 4.0, 1e-9);
+
+  // The same frames decoded and captioned as images, independently of the pipeline.
+  VideoDecoder dec(path);
+  std::vector<Image> frames;
+  std::vector<double> times;
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(dec.advance_to(i * 4.0 / 5));
+    frames.push_back(dec.rgb());
+    times.push_back(dec.pts_s());
+  }
+  auto want = tiny_captioner().caption_images(frames, opts.decoding);
+  // Unmerge: each uniform segment i is covered by the cue containing its start.
+  for (int i = 0; i < 5; ++i) {
+    const double t = i * 4.0 / 5;
+    const Cue* cue = nullptr;
+    for (const auto& c : r.cues)
+      if (c.start_s <= t + 1e-9 && t < c.end_s) cue = &c;
+    ASSERT_NE(cue, nullptr) << t;
+    EXPECT_EQ(cue->text, want[i]) << "segment " << i;
+  }
+  EXPECT_NEAR(r.cues[0].frame_s, times[0], 1e-9);
+  for (const auto& out : r.outputs) EXPECT_TRUE(fs::exists(out)) << out;
+  EXPECT_EQ(r.outputs.size(), 3u);
+}
+
+TEST(VideoCaptioner, BatchKeepsOrderAndGoesOnAfterBadVideos) {
+  const std::string dir = test::temp_dir("captioner-batch");
+  auto good = test::colour_video();
+  std::vector<std::string> paths = {good.path, dir + "/missing.mp4", test::fixture("images/rgb_160x120.png"),
+                                    test::colour_video("mkv", "-c:v libx264 -bf 3").path};
+  auto opts = small_options(dir);
+  opts.num_frames = 3;
+  opts.video_caption = true;
+  VideoCaptioner vc(tiny_captioner(), opts);
+  std::vector<VideoResult> got;
+  vc.caption_all(paths, [&](const VideoResult& r) { got.push_back(r); });
+  ASSERT_EQ(got.size(), paths.size());
+  for (size_t i = 0; i < paths.size(); ++i) EXPECT_EQ(got[i].path, paths[i]);
+  EXPECT_TRUE(got[0].ok) << got[0].error;
+  EXPECT_FALSE(got[1].ok);
+  EXPECT_NE(got[1].error.find("missing.mp4: no such file"), std::string::npos) << got[1].error;
+  EXPECT_FALSE(got[2].ok);
+  EXPECT_NE(got[2].error.find("still image"), std::string::npos) << got[2].error;
+  ASSERT_TRUE(got[3].ok) << got[3].error;
+  EXPECT_FALSE(got[3].video_caption.empty());
+  EXPECT_EQ(got[3].cues.front().start_s, 0.0);
+  EXPECT_NEAR(got[3].cues.back().end_s, 6.0, 1e-3);
+  auto j = got[1].to_json();
+  EXPECT_EQ(j["path"], paths[1]);
+  EXPECT_TRUE(j.contains("error"));
+  EXPECT_FALSE(j.contains("segments"));
+}
+
+TEST(VideoCaptioner, MoreSamplesThanFramesEmbedsEachFrameOnce) {
+  const std::string path = test::generated_video("captioner-short.mp4", "-f lavfi -i testsrc=s=64x48:r=5:d=1 -c:v libx264");
+  auto opts = small_options(test::temp_dir("captioner-short"));
+  opts.num_frames = 23;
+  VideoCaptioner vc(tiny_captioner(), opts);
+  VideoResult r = vc.caption(path);
+  ASSERT_TRUE(r.ok) << r.error;
+  EXPECT_EQ(r.frames, 5);
+  EXPECT_EQ(r.cues.front().start_s, 0.0);
+  EXPECT_NEAR(r.cues.back().end_s, 1.0, 1e-9);
+}
+
+TEST(VideoCaptioner, OptionsAreCheckedUpFront) {
+  VideoCaptionOptions o;
+  o.num_frames = 0;
+  test::expect_error([&] { o.validate(); }, {"-N", ">= 1"});
+  o = VideoCaptionOptions{};
+  o.scene_frames = 0;
+  test::expect_error([&] { o.validate(); }, {"--scene-frames"});
+  o = VideoCaptionOptions{};
+  o.scenes.threshold = -1;
+  test::expect_error([&] { o.validate(); }, {"--scene-threshold"});
+  o = VideoCaptionOptions{};
+  o.write_srt = o.write_vtt = o.write_json = false;
+  test::expect_error([&] { o.validate(); }, {"--formats"});
+}
+
+}  // namespace
+}  // namespace clipcap
