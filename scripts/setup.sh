@@ -12,7 +12,7 @@ PACKAGES=(
   libavformat-dev libavcodec-dev libswscale-dev libavutil-dev ffmpeg
   libsentencepiece-dev
   nlohmann-json3-dev libcli11-dev libgtest-dev libicu-dev
-  python3-torch python3-pil python3-numpy   # benchmarks' Python baselines, emoji data script
+  python3-torch python3-pil python3-numpy python3-opencv   # benchmarks' Python baselines, emoji data script
   chromium                     # clipcap-eval's report is opened in a headless browser by its test
 )
 # The emoji data comes from npm packages; a machine may already have its own node + npm.
