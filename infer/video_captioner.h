@@ -10,8 +10,15 @@
 // Pipeline: one thread decodes (libav, infer/video_decoder.h), picks the frames, preprocesses them
 // (CLIPImageProcessor, bit-exact with captioning the frame as an image) and writes --frames JPEGs,
 // running ahead of the model through a bounded queue; the calling thread runs batched CLIP forwards
-// over frames of any videos (Captioner::embed_images) and batched caption generation over the
-// segments of finished videos (Captioner::caption_embeddings). Results come back in input order.
+// over frames of any videos (Captioner::embed_images) and batched caption generation over segments
+// whose frames are embedded (Captioner::caption_embeddings), of any videos. While input keeps
+// coming only full batches run (a batch of 1 costs nearly what a batch of 16 does); the rest runs
+// at the end. Results come back in input order; timings() says where the time went.
+//
+// Scenes are found in one decoding pass: each scene's frames are kept (references to decoded
+// frames, evenly spread: EvenSampler; at most 64, fewer when 64 would pass 256 MB, e.g. 20 for 4K)
+// until its end is known, so the frames captioned are within 1/64 (1/20) of the scene's length of
+// the exact positions, and nothing is decoded twice.
 //
 // Sampling (frame_sampler.h, scene_detector.h): uniform (-N: frame i is the first with
 // pts >= i * duration / N, cue i spans [t_i, t_{i+1})), every (--every S), scenes (one cue per

@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# The video captioning benchmark, both sides in one session (bench/README.md, "Video"):
+#
+#   bench/run_video_bench.sh [BUILD_DIR]        # default: build
+#   THREADS=2 TOKENS=20 N=60 UPSTREAM_FRAMES=60 bench/run_video_bench.sh build-bench
+#
+# Makes (once) a 10-minute 1280x720 25 fps H.264 video (keyframe every 12 s: x264 puts none at a
+# hue change, and its default 10 s would line up with the 10 s steps of -N 60) with a scene change every 17 s in
+# .cache/video-bench/ (testsrc2 with its hue turned at each change; not committed), then measures the
+# realtime factor (video seconds per wall second) of:
+#   clipcap   build/bench/video_bench: VideoCaptioner, -N $N uniform frames, and --scenes
+#   (b)       bench/py_video_baseline.py --algo pipeline: OpenCV seek per frame + batched PyTorch
+#   (a)       bench/py_video_baseline.py --algo upstream: upstream's algorithm, model loaded per frame
+# and writes a markdown table plus the raw JSON to bench/results/video_<time>.{md,json}.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(dirname "$here")"
+build="${1:-build}"
+[[ "$build" = /* ]] || build="$root/$build"
+bin="$build/bench/video_bench"
+py=/usr/bin/python3  # Debian's: the one with torch and cv2 (a pyenv python3 may come first on PATH)
+THREADS="${THREADS:-2}" TOKENS="${TOKENS:-20}" N="${N:-60}" SCENE_FRAMES="${SCENE_FRAMES:-3}" REPS="${REPS:-1}"
+UPSTREAM_FRAMES="${UPSTREAM_FRAMES:-$N}"
+cache="$root/.cache/video-bench"
+video="$cache/bench_720p_600s.mp4"
+weights="$cache/py_random_weights.pt"
+
+[[ -x "$bin" ]] || { echo "run_video_bench.sh: $bin not found; build it: cmake --build $build --target video_bench -j2" >&2; exit 1; }
+"$py" -c "import torch, cv2" 2>/dev/null || { echo "run_video_bench.sh: $py needs torch and cv2 (apt-get install python3-torch python3-opencv)" >&2; exit 1; }
+
+mkdir -p "$cache" "$here/results"
+if [[ ! -s "$video" ]]; then
+  echo "== making $video (10 min, 1280x720, 25 fps, a hue change every 17 s)" >&2
+  ffmpeg -nostdin -v error -y -f lavfi -i "testsrc2=s=1280x720:r=25:d=600,hue=h='trunc(t/17)*97'" \
+    -c:v libx264 -preset veryfast -g 300 -pix_fmt yuv420p "$video.tmp.mp4"
+  mv "$video.tmp.mp4" "$video"
+fi
+[[ -s "$weights" ]] || "$py" "$here/py_video_baseline.py" --video "$video" --save-weights "$weights"
+
+export OMP_NUM_THREADS="$THREADS"
+stamp="$(date -u +%Y%m%dT%H%M%SZ)"
+raw="$(mktemp)"
+trap 'rm -f "$raw"' EXIT
+load() { cut -d' ' -f1-3 /proc/loadavg; }
+note() { echo "{\"event\": \"$1\", \"loadavg\": \"$(load)\", \"time\": \"$(date -u +%FT%TZ)\"}" >> "$raw"; }
+common=(--video "$video" --threads "$THREADS" --tokens "$TOKENS" --reps "$REPS")
+
+note start
+echo "== clipcap uniform -N $N, load $(load)" >&2
+"$bin" "${common[@]}" --mode uniform -N "$N" >> "$raw"
+echo "== python (b) uniform -N $N, load $(load)" >&2
+"$py" "$here/py_video_baseline.py" "${common[@]}" --algo pipeline --mode uniform -N "$N" >> "$raw"
+echo "== clipcap scenes, load $(load)" >&2
+"$bin" "${common[@]}" --mode scenes --scene-frames "$SCENE_FRAMES" >> "$raw"
+echo "== python (b) scenes, load $(load)" >&2
+"$py" "$here/py_video_baseline.py" "${common[@]}" --algo pipeline --mode scenes --scene-frames "$SCENE_FRAMES" >> "$raw"
+echo "== python (a) upstream -N $N ($UPSTREAM_FRAMES frames timed), load $(load)" >&2
+"$py" "$here/py_video_baseline.py" --video "$video" --threads "$THREADS" --tokens "$TOKENS" --algo upstream -N "$N" \
+  --weights "$weights" --upstream-frames "$UPSTREAM_FRAMES" >> "$raw"
+note end
+
+cmd="THREADS=$THREADS TOKENS=$TOKENS N=$N SCENE_FRAMES=$SCENE_FRAMES UPSTREAM_FRAMES=$UPSTREAM_FRAMES REPS=$REPS bench/run_video_bench.sh $(basename "$build")"
+cpu="$(lscpu | sed -n 's/^Model name: *//p' | head -1), $(getconf _NPROCESSORS_ONLN) cores"
+"$py" - "$raw" "$here/results/video_$stamp" "$cmd" "$cpu" <<'EOF'
+import json, sys
+raw, out, cmd, cpu = sys.argv[1:5]
+rows = [json.loads(l) for l in open(raw) if l.strip()]
+events = {r["event"]: r for r in rows if "event" in r}
+runs = [r for r in rows if "impl" in r]
+get = lambda impl, algo, mode: next((r for r in runs if r["impl"] == impl and r.get("algo", "pipeline") == algo
+                                     and r["mode"] == mode), None)
+lines = [f"Command: `{cmd}`", f"Machine: {cpu}; load average {events['start']['loadavg']} at the start, "
+         f"{events['end']['loadavg']} at the end.", "",
+         "| mode | side | frames captioned | wall s | realtime factor | clipcap speed-up |",
+         "|---|---|---:|---:|---:|---:|"]
+for mode in ("uniform", "scenes"):
+    ours = get("clipcap", "pipeline", mode)
+    for label, r in (("clipcap", ours), ("(b) Python pipeline", get("python", "pipeline", mode)),
+                     ("(a) upstream algorithm", get("python", "upstream", mode))):
+        if not r:
+            continue
+        extra = f" ({r['frames_timed']} timed, scaled)" if "frames_timed" in r and r["frames_timed"] < r["frames"] else ""
+        speed = f"{r['median_s'] / ours['median_s']:.1f}x" if ours and r is not ours else "-"
+        lines.append(f"| {mode} | {label} | {r['frames']}{extra} | {r['median_s']:.1f} | {r['rtf']:.1f}x | {speed} |")
+text = "\n".join(lines) + "\n"
+print(text)
+open(out + ".md", "w").write(text)
+json.dump(rows, open(out + ".json", "w"), indent=1)
+EOF

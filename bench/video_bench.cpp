@@ -1,0 +1,205 @@
+// Video captioning speed of clipcap's pipeline (the library path `clipcap-infer video` is a thin
+// CLI over): realtime factor = video duration / wall time for one video, with random weights of
+// the small configuration's shapes (CLIP ViT-B/32 -> upstream ConfigS mapping -> GPT-2 small).
+//
+//   build/bench/video_bench --video .cache/video-bench/bench_720p_600s.mp4 --mode uniform -N 60 --threads 2
+//   build/bench/video_bench --video ... --mode scenes
+//
+// Every caption is exactly --tokens greedy tokens (EOS banned: DecodeOptions min_len = max_len),
+// as bench/py_video_baseline.py does, so both sides do the same model work per caption. The model
+// is built once before timing (the CLI loads it once per run); timed: VideoCaptioner::caption(),
+// i.e. decoding, frame choice, preprocessing, CLIP, mapping, generation and writing the JSON.
+// One JSON object per run on stdout; bench/run_video_bench.sh runs both sides and writes the table.
+#include <ATen/Parallel.h>
+#include <torch/torch.h>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "common/cli_main.h"
+#include "common/error.h"
+#include "common/runtime.h"
+#include "infer/video_captioner.h"
+#include "infer/video_decoder.h"
+#include "model/captioner.h"
+
+namespace {
+
+constexpr int64_t kEos = 50256;  // GPT-2 bos = eos
+
+// The pipeline needs a tokenizer for the EOS id and the text; random weights write no real text.
+class IdsOnlyTokenizer : public clipcap::Tokenizer {
+ public:
+  std::vector<int64_t> encode(const std::string&) const override { return {}; }
+  std::string decode(const std::vector<int64_t>& ids, const clipcap::DecodeTextOptions&) const override {
+    std::string s;
+    for (int64_t id : ids) s += (s.empty() ? "" : " ") + std::to_string(id);
+    return s;
+  }
+  int64_t vocab_size() const override { return 50257; }
+  int64_t bos_id() const override { return kEos; }
+  int64_t eos_id() const override { return kEos; }
+  int64_t pad_id() const override { return kEos; }
+  std::string kind() const override { return "gpt2-bpe"; }
+};
+
+clipcap::Captioner make_captioner(torch::ScalarType dtype, uint64_t seed) {
+  torch::manual_seed(seed);
+  clipcap::CaptionerConfig cfg;
+  clipcap::CLIPVisionConfig& vc = cfg.clip.vision;
+  vc.hidden_size = 768;
+  vc.intermediate_size = 3072;
+  vc.num_attention_heads = 12;
+  vc.num_hidden_layers = 12;
+  vc.hidden_act = "quick_gelu";
+  vc.image_size = 224;
+  vc.patch_size = 32;
+  cfg.clip.projection_dim = 512;     // unused: the prefix is built from pooler_output
+  cfg.gpt2 = clipcap::GPT2Config{};  // GPT-2 small
+  cfg.mapping.input_size = vc.hidden_size;
+  cfg.mapping.output_size = cfg.gpt2.n_embd;
+  clipcap::CLIPVisionTransformer clip(vc);
+  clipcap::Mapping mapping(cfg.mapping);
+  clipcap::GPT2 gpt2(cfg.gpt2);
+  clip->to(dtype);
+  mapping->to(dtype);
+  gpt2->to(dtype);
+  return clipcap::Captioner(cfg, clip, torch::nn::Linear{nullptr}, mapping, gpt2, std::make_unique<IdsOnlyTokenizer>(),
+                            clipcap::ImageProcessor(clipcap::ImageProcessorConfig{}), "");
+}
+
+int run(int argc, char** argv) {
+  CLI::App app{"clipcap video captioning speed (realtime factor)", "video_bench"};
+  std::string video, mode = "uniform", dtype = "f32", out_dir;
+  int num_frames = 60, tokens = 20, threads = 2, reps = 1, batch = 16, scene_frames = 3, decode_threads = 0;
+  uint64_t seed = 0;
+  bool decode_only = false, model_only = false;
+  int64_t model_only_frames = 108, model_only_captions = 36;
+  app.add_option("--video", video, "video file")->required();
+  app.add_option("--mode", mode, "uniform | scenes")->capture_default_str();
+  app.add_option("-N", num_frames, "uniform: frames")->capture_default_str();
+  app.add_option("--scene-frames", scene_frames, "scenes: frames per scene")->capture_default_str();
+  app.add_option("--tokens", tokens, "tokens per caption (EOS banned until then)")->capture_default_str();
+  app.add_option("--threads", threads, "libtorch intra-op threads")->capture_default_str();
+  app.add_option("--decode-threads", decode_threads, "libav decoding threads (0 = FFmpeg's choice)")->capture_default_str();
+  app.add_option("--batch-size", batch, "frames per CLIP forward / captions per generation batch")->capture_default_str();
+  app.add_option("--dtype", dtype, "f32 | bf16")->capture_default_str();
+  app.add_option("--reps", reps, "timed runs (the median is reported)")->capture_default_str();
+  app.add_option("--seed", seed, "weights")->capture_default_str();
+  app.add_flag("--model-only", model_only, "time only CLIP + captioning of as many frames (random pixels)");
+  app.add_option("--model-frames", model_only_frames, "scenes --model-only: frames")->capture_default_str();
+  app.add_option("--model-captions", model_only_captions, "scenes --model-only: captions")->capture_default_str();
+  app.add_flag("--decode-only", decode_only, "time only decoding + frame conversion (no model)");
+  app.add_option("--out-dir", out_dir, "where the JSON subtitles go (default: a temporary directory)");
+  CLI11_PARSE(app, argc, argv);
+
+  clipcap::RuntimeOptions rt;
+  rt.threads = threads;
+  clipcap::apply_runtime(rt);
+  if (out_dir.empty()) out_dir = (std::filesystem::temp_directory_path() / "clipcap-video-bench").string();
+
+  const auto t_model = std::chrono::steady_clock::now();
+  auto captioner = make_captioner(clipcap::parse_dtype(dtype), seed);
+  const double model_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_model).count();
+
+  clipcap::VideoCaptionOptions opts;
+  opts.sampling = mode == "scenes" ? clipcap::Sampling::kScenes : clipcap::Sampling::kUniform;
+  if (mode != "scenes" && mode != "uniform" && !(decode_only && mode == "all"))
+    throw clipcap::Error("--mode: uniform or scenes (or all with --decode-only)");
+  opts.num_frames = num_frames;
+  opts.scene_frames = scene_frames;
+  opts.out_dir = out_dir;
+  opts.write_srt = opts.write_vtt = false;  // the JSON is enough (writing is not the point)
+  opts.batch_size = batch;
+  opts.decoding.max_len = opts.decoding.min_len = tokens;
+  opts.decoder.threads = decode_threads;
+  const double duration = clipcap::VideoDecoder(video).info().duration_s;
+
+  if (model_only) {  // where the time goes: the same number of frames and captions, random pixels
+    const int64_t frames = mode == "uniform" ? num_frames : model_only_frames;
+    const int64_t captions = mode == "uniform" ? num_frames : model_only_captions;
+    const auto px = torch::randn({frames, 3, 224, 224});
+    torch::NoGradGuard no_grad;
+    const auto t0 = std::chrono::steady_clock::now();
+    std::vector<torch::Tensor> embs;
+    for (int64_t i = 0; i < frames; i += batch) embs.push_back(captioner.embed_images(px.slice(0, i, std::min(frames, i + batch))));
+    const auto emb = torch::cat(embs);  // (frames, 768)
+    const double clip_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    for (int64_t i = 0; i < captions; i += batch)
+      captioner.caption_embeddings(emb.slice(0, i % frames, std::min(frames, i % frames + batch)), opts.decoding);
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    nlohmann::json rec = {{"impl", "clipcap"}, {"mode", mode}, {"phase", "model"}, {"seconds", s}, {"clip_s", clip_s},
+                          {"frames", frames}, {"captions", captions}};
+    std::cout << rec.dump() << std::endl;
+    return 0;
+  }
+
+  if (decode_only) {  // where the time goes: seeking + decoding + RGB + CLIP preprocessing, no model
+    const auto t0 = std::chrono::steady_clock::now();
+    clipcap::VideoDecoderOptions dopts;
+    dopts.threads = decode_threads;
+    clipcap::VideoDecoder dec(video, dopts);
+    int64_t converted = 0;
+    if (mode == "uniform") {
+      for (int i = 0; i < num_frames; ++i) {
+        if (dec.advance_to(i * duration / num_frames)) {
+          captioner.processor().preprocess(dec.rgb());
+          ++converted;
+        }
+      }
+    } else if (mode == "scenes") {
+      while (dec.next()) dec.rgb_scaled(160, 90);
+    } else {  // "all": decoding alone
+      while (dec.next()) {
+      }
+    }
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    nlohmann::json rec = {{"impl", "clipcap"}, {"mode", mode}, {"phase", "decode"}, {"seconds", s},
+                          {"frames_decoded", dec.frames_decoded()}, {"frames_converted", converted}};
+    std::cout << rec.dump() << std::endl;
+    return 0;
+  }
+
+  clipcap::VideoCaptioner vc(captioner, opts);
+  std::vector<double> times;
+  clipcap::VideoResult last;
+  for (int r = 0; r < reps; ++r) {
+    const auto t0 = std::chrono::steady_clock::now();
+    last = vc.caption(video);
+    times.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    if (!last.ok) throw clipcap::Error(last.error);
+    std::cerr << "video_bench: " << mode << " rep " << r << ": " << times.back() << " s, " << last.frames << " frames, "
+              << last.cues.size() << " cues\n";
+  }
+  std::sort(times.begin(), times.end());
+  const double median = times[times.size() / 2];
+  nlohmann::json rec = {{"impl", "clipcap"},       {"mode", mode},          {"dtype", dtype},
+                        {"threads", threads},       {"tokens", tokens},      {"video_s", duration},
+                        {"frames", last.frames},    {"cues", last.cues.size()}, {"median_s", median},
+                        {"times_s", times},         {"rtf", duration / median}, {"model_build_s", model_s},
+                        {"num_frames", num_frames}, {"scene_frames", scene_frames},
+                        {"decode_threads", decode_threads}};
+  const auto& t = vc.timings();
+  rec["timings_s"] = {{"wall", t.wall},
+                      {"reader_decode", t.reader_decode},
+                      {"reader_frames", t.reader_frames},
+                      {"reader_blocked", t.reader_blocked},
+                      {"model_clip", t.model_clip},
+                      {"model_captions", t.model_captions}};
+  rec["frames_decoded"] = t.frames_decoded;
+  std::cout << rec.dump() << std::endl;
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  return clipcap::run_main("video_bench", [&] { return run(argc, argv); });
+}
