@@ -2,6 +2,7 @@
 // writes loads back (load_clip, ClipBpeTokenizer, ImageProcessor) and feeds clipcap-data build, and
 // bad input gets a one-line error naming the file.
 #include <gtest/gtest.h>
+#include <ATen/autocast_mode.h>
 #include <torch/torch.h>
 
 #include <cmath>
@@ -234,6 +235,22 @@ TEST(ClipTrain, SameSeedSameWeights) {
   EXPECT_EQ(again.epochs.back().train_loss, t.result.epochs.back().train_loss);
 }
 
+TEST(ClipTrain, Bf16AutocastTrainsTooAndSavesF32) {
+  std::string dir = temp_dir("clip-bf16");
+  make_pairs(dir);
+  std::ostringstream log;
+  ClipTrainOptions o = tiny_options(dir, log);
+  o.runtime.dtype = "bf16";
+  ClipTrainResult r = train_clip(o);
+  ASSERT_TRUE(r.finished);
+  EXPECT_LT(r.epochs.back().train_loss, 0.15 * r.epochs.front().train_loss) << log.str();
+  EXPECT_EQ(r.train_recall_at_1, 1.0) << log.str();
+  SafetensorsFile f(dir + "/clip/model.safetensors");
+  EXPECT_EQ(f.entry("visual_projection.weight").dtype, "F32");
+  EXPECT_EQ(read_json(dir + "/clip/training.json")["dtype"], "bf16 autocast");
+  EXPECT_FALSE(at::autocast::is_cpu_enabled());  // the process's autocast state is restored
+}
+
 TEST(ClipTrain, InitialisesLikeHfClip) {
   ClipTrainConfig cfg = ClipTrainConfig::load(std::string(CLIPCAP_SOURCE_DIR) + "/configs/clip-emoji-tiny.json");
   torch::manual_seed(1);
@@ -300,9 +317,9 @@ TEST(ClipTrain, BadInputsAreOneLineErrorsNamingTheFile) {
   unreadable.captions = dir + "/unreadable.jsonl";
   expect_error([&] { train_clip(unreadable); }, {dir + "/unreadable.jsonl", "could be read", "held_out.png"});
 
-  ClipTrainOptions bf16 = tiny_options(dir, log);
-  bf16.runtime.dtype = "bf16";
-  expect_error([&] { train_clip(bf16); }, {"--dtype bf16", "f32"});
+  ClipTrainOptions f16 = tiny_options(dir, log);
+  f16.runtime.dtype = "f16";
+  expect_error([&] { train_clip(f16); }, {"--dtype f16", "f32", "bf16"});
 
   fs::create_directories(dir + "/taken");
   write_text(dir + "/taken/something", "x");

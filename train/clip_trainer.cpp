@@ -1,5 +1,6 @@
 #include "train/clip_trainer.h"
 
+#include <ATen/autocast_mode.h>
 #include <torch/torch.h>
 #include <unistd.h>
 
@@ -147,13 +148,40 @@ torch::Tensor id_batch(const std::vector<const std::vector<int64_t>*>& rows, int
 
 // ---- model pieces -------------------------------------------------------------------------------
 
+// bf16 autocast over one scope, like Python's `with torch.autocast("cpu", dtype=torch.bfloat16)`:
+// matmuls and convolutions run in bf16 while the weights, their gradients and the optimizer stay
+// f32. Leaving clears autocast's cache of bf16 weight copies, which go stale when the optimizer steps.
+class Bf16Autocast {
+ public:
+  explicit Bf16Autocast(bool on) : on_(on) {
+    if (!on_) return;
+    was_enabled_ = at::autocast::is_cpu_enabled();
+    was_dtype_ = at::autocast::get_autocast_cpu_dtype();
+    at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
+    at::autocast::set_cpu_enabled(true);
+  }
+  ~Bf16Autocast() {
+    if (!on_) return;
+    at::autocast::set_cpu_enabled(was_enabled_);
+    at::autocast::set_autocast_cpu_dtype(was_dtype_);
+    at::autocast::clear_cache();
+  }
+  Bf16Autocast(const Bf16Autocast&) = delete;
+  Bf16Autocast& operator=(const Bf16Autocast&) = delete;
+
+ private:
+  bool on_, was_enabled_ = false;
+  at::ScalarType was_dtype_ = at::kBFloat16;
+};
+
+// Normalised embeddings, always f32 (the loss and the similarities are computed in f32).
 torch::Tensor image_features(CLIPModelImpl& m, const torch::Tensor& pixel_values) {
-  torch::Tensor e = m.image_embeds(m.vision_model->forward(pixel_values).pooler_output);  // (B, P)
+  torch::Tensor e = m.image_embeds(m.vision_model->forward(pixel_values).pooler_output).to(torch::kFloat);  // (B, P)
   return e / e.norm(2, -1, true);
 }
 
 torch::Tensor text_features(CLIPModelImpl& m, const torch::Tensor& ids) {
-  torch::Tensor e = m.text_embeds(m.text_model->forward(ids).pooler_output);  // (B, P)
+  torch::Tensor e = m.text_embeds(m.text_model->forward(ids).pooler_output).to(torch::kFloat);  // (B, P)
   return e / e.norm(2, -1, true);
 }
 
@@ -216,7 +244,7 @@ struct Evaluation {
 // Loss in batches of batch_size and recall@1 over the first kMaxRecallPairs images of set, each
 // with its first caption, no augmentation.
 Evaluation evaluate(CLIPModelImpl& m, const ImageProcessor& processor, const PairSet& set, int64_t batch_size,
-                    int64_t max_pairs, const torch::Device& device, bool with_loss) {
+                    int64_t max_pairs, const torch::Device& device, bool bf16, bool with_loss) {
   Evaluation ev;
   const int64_t n = std::min(set.size(), max_pairs);
   if (n < 2) return ev;
@@ -227,11 +255,13 @@ Evaluation evaluate(CLIPModelImpl& m, const ImageProcessor& processor, const Pai
   torch::Tensor img = features_in_chunks(n, batch_size, [&](int64_t b, int64_t e) {
     std::vector<int64_t> rows;
     for (int64_t i = b; i < e; ++i) rows.push_back(i);
+    Bf16Autocast autocast(bf16);
     return image_features(m, pixel_batch(processor, set.images, rows, 0, nullptr).to(device));
   });
   torch::Tensor txt = features_in_chunks(n, batch_size, [&](int64_t b, int64_t e) {
     std::vector<const std::vector<int64_t>*> rows;
     for (int64_t i = b; i < e; ++i) rows.push_back(&set.ids[i][0]);
+    Bf16Autocast autocast(bf16);
     return text_features_by_length(m, rows, device);
   });
   ev.recall_at_1 = recall_from_features(img, txt, cls);
@@ -379,9 +409,11 @@ ClipTrainResult train_clip(const ClipTrainOptions& opts) {
   const char* clear = tty ? "\r\033[K" : "";  // log lines must not land on the progress line
   const ClipTrainConfig& cfg = opts.config;
   cfg.validate("clip training config");
-  if (opts.runtime.torch_dtype() != torch::kFloat32)
-    throw Error("--dtype " + opts.runtime.dtype + ": clip training runs in f32 only");
+  const torch::ScalarType dtype = opts.runtime.torch_dtype();
   const torch::Device device = opts.runtime.torch_device();
+  if (dtype != torch::kFloat32 && (dtype != torch::kBFloat16 || !device.is_cpu()))
+    throw Error("--dtype " + opts.runtime.dtype + ": clip training runs in f32, or with bf16 autocast on the CPU");
+  const bool bf16 = dtype == torch::kBFloat16;
   opts.split.validate();
   check_output(opts.out, opts.overwrite);
 
@@ -507,8 +539,13 @@ ClipTrainResult train_clip(const ClipTrainOptions& opts) {
       lr = lr_at(step, total, warmup_steps, s.lr);
       for (auto& g : optimizer.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
       optimizer.zero_grad();
-      torch::Tensor loss = contrastive_loss(image_features(*model, px), text_features_by_length(*model, ids, device),
-                                            model->logit_scale, same_class(cls, device));
+      torch::Tensor img, txt;  // (B, P) f32
+      {
+        Bf16Autocast autocast(bf16);
+        img = image_features(*model, px);
+        txt = text_features_by_length(*model, ids, device);
+      }
+      torch::Tensor loss = contrastive_loss(img, txt, model->logit_scale, same_class(cls, device));
       loss.backward();
       optimizer.step();
       {
@@ -527,7 +564,7 @@ ClipTrainResult train_clip(const ClipTrainOptions& opts) {
     e.epoch = epoch;
     e.step = step;
     e.train_loss = loss_sum / static_cast<double>(steps_per_epoch);
-    Evaluation ev = evaluate(*model, processor, val, batch, kMaxRecallPairs, device, true);
+    Evaluation ev = evaluate(*model, processor, val, batch, kMaxRecallPairs, device, bf16, true);
     e.val_loss = ev.loss;
     e.val_recall_at_1 = ev.recall_at_1;
     e.logit_scale = std::exp(model->logit_scale.item<double>());
@@ -545,7 +582,7 @@ ClipTrainResult train_clip(const ClipTrainOptions& opts) {
   }
   progress.finish();
   result.train_seconds = seconds_since(train_started);
-  result.train_recall_at_1 = evaluate(*model, processor, train, batch, kTrainRecallPairs, device, false).recall_at_1;
+  result.train_recall_at_1 = evaluate(*model, processor, train, batch, kTrainRecallPairs, device, bf16, false).recall_at_1;
   result.steps = step;
 
   // 6. the directory
@@ -585,7 +622,8 @@ ClipTrainResult train_clip(const ClipTrainOptions& opts) {
        {"epochs", epochs},
        {"seconds", {{"prepare", result.preprocess_seconds}, {"train", result.train_seconds}}},
        {"threads", torch::get_num_threads()},
-       {"device", opts.runtime.device}});
+       {"device", opts.runtime.device},
+       {"dtype", bf16 ? "bf16 autocast" : "f32"}});
   publish(tmp, opts.out);
   result.finished = true;
   result.model = model;

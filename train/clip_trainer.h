@@ -26,6 +26,8 @@
 //  5. after each epoch: val loss (batches of batch_size, first caption of each image) and val
 //     recall@1 (image -> text among all val pairs; a retrieved caption identical to the image's
 //     own counts as a hit), logged as one line;
+//     With runtime.dtype bf16 the towers run under CPU bf16 autocast (weights, gradients, loss and
+//     optimizer stay f32): ~2.5x faster on CPUs with AVX512-BF16/AMX; the saved weights are f32.
 //  6. writes OUT.tmp/ (config.json, model.safetensors, preprocessor_config.json, vocab.json,
 //     merges.txt, tokenizer_config.json, special_tokens_map.json, training.json) and renames it to
 //     OUT: OUT only appears complete. There is no resume: an interrupted run leaves OUT.tmp, which
@@ -56,7 +58,7 @@ struct ClipTrainOptions {
   SourceOptions source;             // --format and its column options
   SplitOptions split;               // --seed --train --val: the same split as clipcap-data build
   ClipTrainConfig config;           // architecture, tokenizer, schedule
-  RuntimeOptions runtime;           // threads (also decode workers), device; f32 only
+  RuntimeOptions runtime;           // threads (also decode workers), device; dtype f32 or bf16 (CPU autocast)
   bool overwrite = false;           // replace an existing OUT
   const std::atomic<bool>* stop = nullptr;  // becomes true: stop after the current step, write nothing
   ProgressOptions progress;         // the progress line (unit "batch")
