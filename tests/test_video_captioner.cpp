@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "common/atomic_file.h"
 #include "infer/video_captioner.h"
 #include "model/captioner.h"
 #include "tests/test_support.h"
@@ -82,7 +83,8 @@ TEST(VideoCaptioner, BatchKeepsOrderAndGoesOnAfterBadVideos) {
   EXPECT_FALSE(got[2].ok);
   EXPECT_NE(got[2].error.find("still image"), std::string::npos) << got[2].error;
   ASSERT_TRUE(got[3].ok) << got[3].error;
-  EXPECT_FALSE(got[3].video_caption.empty());
+  ASSERT_EQ(got[3].outputs.size(), 4u);  // srt, vtt, json and the video caption
+  EXPECT_EQ(read_file(got[3].outputs[3]), got[3].video_caption + "\n");
   EXPECT_EQ(got[3].cues.front().start_s, 0.0);
   EXPECT_NEAR(got[3].cues.back().end_s, 6.0, 1e-3);
   auto j = got[1].to_json();

@@ -6,6 +6,8 @@
 #include <sstream>
 
 #include "common/atomic_file.h"
+#include <torch/utils.h>
+
 #include "model/captioner.h"
 #include "model/mapping.h"
 #include "tests/test_support.h"
@@ -63,6 +65,7 @@ const std::string& tiny_model_dir() {
     m.n_heads = 2;
     m.forward_expansion = 2;
     m.dropout = 0.0;
+    torch::manual_seed(0);  // the same random mapping in every test process
     auto cap = Captioner::create(fixture("tiny-clip"), fixture("tiny-gpt2"), m);
     std::string d = temp_dir("video-model") + "/tiny";
     cap.save(d);
