@@ -32,10 +32,15 @@ GPT2Config GPT2Config::from_json(const nlohmann::json& j, const std::string& whe
   c.layer_norm_epsilon = json_value<double>(j, "layer_norm_epsilon", 1e-5, where);
   c.bos_token_id = json_value<int64_t>(j, "bos_token_id", 50256, where);
   c.eos_token_id = json_value<int64_t>(j, "eos_token_id", 50256, where);
+  c.embd_pdrop = json_value<double>(j, "embd_pdrop", 0.1, where);
+  c.attn_pdrop = json_value<double>(j, "attn_pdrop", 0.1, where);
+  c.resid_pdrop = json_value<double>(j, "resid_pdrop", 0.1, where);
 
   for (auto [name, value] : {std::pair{"vocab_size", c.vocab_size}, {"n_positions", c.n_positions},
                              {"n_embd", c.n_embd}, {"n_layer", c.n_layer}, {"n_head", c.n_head}})
     if (value <= 0) throw Error(where + ": field '" + name + "' must be positive (got " + std::to_string(value) + ")");
+  for (auto [name, p] : {std::pair{"embd_pdrop", c.embd_pdrop}, {"attn_pdrop", c.attn_pdrop}, {"resid_pdrop", c.resid_pdrop}})
+    if (!(p >= 0.0 && p < 1.0)) throw Error(where + ": field '" + name + "' must be in [0, 1)");
   if (c.n_inner < 0) throw Error(where + ": field 'n_inner' must be positive or null");
   if (c.n_embd % c.n_head != 0)
     throw Error(where + ": field 'n_embd' (" + std::to_string(c.n_embd) + ") is not divisible by n_head (" +
@@ -58,6 +63,9 @@ nlohmann::json GPT2Config::to_json() const {
           {"layer_norm_epsilon", layer_norm_epsilon},
           {"bos_token_id", bos_token_id},
           {"eos_token_id", eos_token_id},
+          {"embd_pdrop", embd_pdrop},
+          {"attn_pdrop", attn_pdrop},
+          {"resid_pdrop", resid_pdrop},
           {"torch_dtype", "float32"}};
 }
 
@@ -79,10 +87,9 @@ void KVCache::clear() {
 // ---- modules, smallest first -----------------------------------------------------------------
 
 Conv1DImpl::Conv1DImpl(int64_t in_features, int64_t out_features) {
-  weight = register_parameter("weight", torch::empty({in_features, out_features}));
+  // Initialised by GPT2Impl::reset_parameters (the std depends on the layer's role).
+  weight = register_parameter("weight", torch::zeros({in_features, out_features}));
   bias = register_parameter("bias", torch::zeros({out_features}));
-  torch::NoGradGuard no_grad;
-  torch::nn::init::normal_(weight, 0.0, 0.02);  // HF's GPT-2 init, for models trained from scratch
 }
 
 torch::Tensor Conv1DImpl::forward(const torch::Tensor& x) {
@@ -97,7 +104,7 @@ torch::Tensor Conv1DImpl::forward(const torch::Tensor& x) {
 }
 
 GPT2AttentionImpl::GPT2AttentionImpl(const GPT2Config& cfg)
-    : n_head(cfg.n_head), head_dim(cfg.n_embd / cfg.n_head) {
+    : n_head(cfg.n_head), head_dim(cfg.n_embd / cfg.n_head), attn_pdrop(cfg.attn_pdrop), resid_pdrop(cfg.resid_pdrop) {
   c_attn = register_module("c_attn", Conv1D(cfg.n_embd, 3 * cfg.n_embd));
   c_proj = register_module("c_proj", Conv1D(cfg.n_embd, cfg.n_embd));
 }
@@ -124,17 +131,23 @@ torch::Tensor GPT2AttentionImpl::forward(const torch::Tensor& x, const GPT2Atten
   if (masks.padding.defined()) w.add_(masks.padding);
   // Low-precision weights still get a float32 softmax: the sum over keys is where bf16 loses most.
   w = w.scalar_type() == torch::kFloat ? torch::softmax(w, -1) : torch::softmax(w, -1, torch::kFloat).to(w.scalar_type());
+  if (is_training() && attn_pdrop > 0) w = torch::dropout(w, attn_pdrop, true);
   torch::Tensor o = torch::matmul(w, v);                            // (B, H, T, hd)
-  return c_proj(o.permute({0, 2, 1, 3}).reshape({B, T, D}));        // (B, T, D)
+  torch::Tensor out = c_proj(o.permute({0, 2, 1, 3}).reshape({B, T, D}));  // (B, T, D)
+  return is_training() && resid_pdrop > 0 ? torch::dropout(out, resid_pdrop, true) : out;
 }
 
 GPT2MLPImpl::GPT2MLPImpl(const GPT2Config& cfg) {
   c_fc = register_module("c_fc", Conv1D(cfg.n_embd, cfg.inner()));
   c_proj = register_module("c_proj", Conv1D(cfg.inner(), cfg.n_embd));
   act = activation_by_name(cfg.activation_function, "GPT-2 config: activation_function");
+  resid_pdrop = cfg.resid_pdrop;
 }
 
-torch::Tensor GPT2MLPImpl::forward(const torch::Tensor& x) { return c_proj(act(c_fc(x))); }
+torch::Tensor GPT2MLPImpl::forward(const torch::Tensor& x) {
+  torch::Tensor out = c_proj(act(c_fc(x)));  // (B, T, D)
+  return is_training() && resid_pdrop > 0 ? torch::dropout(out, resid_pdrop, true) : out;
+}
 
 GPT2BlockImpl::GPT2BlockImpl(const GPT2Config& cfg) {
   auto ln = [&] { return torch::nn::LayerNorm(torch::nn::LayerNormOptions({cfg.n_embd}).eps(cfg.layer_norm_epsilon)); };
@@ -162,9 +175,27 @@ GPT2Impl::GPT2Impl(const GPT2Config& cfg) : config(cfg) {
     h->push_back(blocks_.back());
   }
   ln_f = register_module("ln_f", torch::nn::LayerNorm(torch::nn::LayerNormOptions({cfg.n_embd}).eps(cfg.layer_norm_epsilon)));
+  reset_parameters();
+}
+
+void GPT2Impl::reset_parameters() {
   torch::NoGradGuard no_grad;
+  const double residual_std = 0.02 / std::sqrt(2.0 * static_cast<double>(config.n_layer));
+  for (auto& block : blocks_) {
+    for (Conv1D* c : {&block->attn->c_attn, &block->attn->c_proj, &block->mlp->c_fc, &block->mlp->c_proj}) {
+      const bool residual = c == &block->attn->c_proj || c == &block->mlp->c_proj;
+      torch::nn::init::normal_((*c)->weight, 0.0, residual ? residual_std : 0.02);
+      (*c)->bias.zero_();
+    }
+    for (auto* ln : {&block->ln_1, &block->ln_2}) {
+      (*ln)->weight.fill_(1.0);
+      (*ln)->bias.zero_();
+    }
+  }
+  ln_f->weight.fill_(1.0);
+  ln_f->bias.zero_();
   torch::nn::init::normal_(wte->weight, 0.0, 0.02);
-  torch::nn::init::normal_(wpe->weight, 0.0, 0.01);
+  torch::nn::init::normal_(wpe->weight, 0.0, 0.02);
 }
 
 void GPT2Impl::untie_lm_head(const torch::Tensor& weight) {
@@ -220,6 +251,7 @@ torch::Tensor GPT2Impl::forward(const torch::Tensor& inputs_embeds, const torch:
   // HF semantics: positions are P..P+T-1 whatever the padding (only generate() derives them from the mask).
   torch::Tensor positions = torch::arange(P, P + T, torch::TensorOptions().dtype(torch::kLong).device(device));  // (T)
   torch::Tensor x = inputs_embeds.to(device, dtype) + wpe(positions);  // (B, T, D)
+  if (is_training() && config.embd_pdrop > 0) x = torch::dropout(x, config.embd_pdrop, true);
 
   if (cache && cache->keys.empty()) {
     cache->keys.resize(blocks_.size());

@@ -33,6 +33,8 @@ struct GPT2Config {
   double layer_norm_epsilon = 1e-5;
   int64_t bos_token_id = 50256;
   int64_t eos_token_id = 50256;
+  // Dropout, applied only in training mode (module.train()); HF's defaults.
+  double embd_pdrop = 0.1, attn_pdrop = 0.1, resid_pdrop = 0.1;
 
   int64_t inner() const { return n_inner > 0 ? n_inner : 4 * n_embd; }
   static GPT2Config from_json(const nlohmann::json& j, const std::string& where);
@@ -68,6 +70,7 @@ struct GPT2AttentionImpl : torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& x, const GPT2AttentionMasks& masks, const torch::Tensor& past_key,
                         const torch::Tensor& past_value, torch::Tensor* present_key, torch::Tensor* present_value);
   int64_t n_head, head_dim;
+  double attn_pdrop, resid_pdrop;
   Conv1D c_attn{nullptr}, c_proj{nullptr};
 };
 TORCH_MODULE(GPT2Attention);
@@ -77,6 +80,7 @@ struct GPT2MLPImpl : torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& x);  // (B, T, D) -> (B, T, D)
   Conv1D c_fc{nullptr}, c_proj{nullptr};
   torch::Tensor (*act)(const torch::Tensor&) = nullptr;
+  double resid_pdrop;
 };
 TORCH_MODULE(GPT2MLP);
 
@@ -110,6 +114,11 @@ class GPT2Impl : public torch::nn::Module {
   // Makes lm_head its own parameter (registered as "lm_head", stored as "lm_head.weight"): for
   // files whose lm_head.weight differs from wte.weight.
   void untie_lm_head(const torch::Tensor& weight);
+
+  // HF's GPT2PreTrainedModel._init_weights for a model trained from scratch: every weight
+  // N(0, 0.02), the residual projections (c_proj) N(0, 0.02/sqrt(2 n_layer)), zero biases, unit
+  // LayerNorms.
+  void reset_parameters();
 
  private:
   std::vector<GPT2Block> blocks_;  // the entries of h, without a cast per step
