@@ -183,15 +183,35 @@ Captioner Captioner::load(const std::string& dir, const CaptionerLoadOptions& op
 
 Captioner Captioner::create(const std::string& clip_dir, const std::string& gpt2_dir, const MappingConfig& mapping_cfg,
                             const CaptionerCreateOptions& opts) {
+  GPT2LoadOptions gpt2_opts;
+  gpt2_opts.dtype = opts.dtype;
+  GPT2 gpt2 = load_gpt2(gpt2_dir, gpt2_opts);
+  return assemble(clip_dir, gpt2, load_tokenizer(gpt2_dir), gpt2_dir, mapping_cfg, opts);
+}
+
+Captioner Captioner::create_with_new_decoder(const std::string& clip_dir, const GPT2Config& gpt2_cfg,
+                                             const std::string& tokenizer_dir, const MappingConfig& mapping_cfg,
+                                             const CaptionerCreateOptions& opts) {
+  auto tokenizer = load_tokenizer(tokenizer_dir);
+  if (tokenizer->vocab_size() != gpt2_cfg.vocab_size)
+    throw Error(tokenizer_dir + ": the tokenizer has " + std::to_string(tokenizer->vocab_size()) +
+                " tokens but the decoder config says vocab_size " + std::to_string(gpt2_cfg.vocab_size));
+  if (tokenizer->eos_id() != gpt2_cfg.eos_token_id)
+    throw Error(tokenizer_dir + ": the tokenizer's eos id " + std::to_string(tokenizer->eos_id()) +
+                " differs from the decoder config's eos_token_id " + std::to_string(gpt2_cfg.eos_token_id));
+  GPT2 gpt2(gpt2_cfg);
+  gpt2->to(opts.dtype);
+  return assemble(clip_dir, gpt2, std::move(tokenizer), tokenizer_dir, mapping_cfg, opts);
+}
+
+Captioner Captioner::assemble(const std::string& clip_dir, GPT2 gpt2, std::unique_ptr<Tokenizer> tokenizer,
+                              const std::string& tokenizer_dir, const MappingConfig& mapping_cfg,
+                              const CaptionerCreateOptions& opts) {
   check_prefix_input(opts.prefix_input, "captioner options");
   CLIPLoadOptions clip_opts;
   clip_opts.dtype = opts.dtype;
   clip_opts.with_text = false;
   CLIPModel clip = load_clip(clip_dir, clip_opts);
-  GPT2LoadOptions gpt2_opts;
-  gpt2_opts.dtype = opts.dtype;
-  GPT2 gpt2 = load_gpt2(gpt2_dir, gpt2_opts);
-  auto tokenizer = load_tokenizer(gpt2_dir);
 
   CaptionerConfig cfg;
   cfg.clip = clip->config;
@@ -204,13 +224,13 @@ Captioner Captioner::create(const std::string& clip_dir, const std::string& gpt2
   cfg.mapping = mapping_cfg;
   cfg.mapping.input_size = cfg.prefix_input_size();
   cfg.mapping.output_size = cfg.gpt2.n_embd;
-  cfg.mapping.validate(clip_dir + ", " + gpt2_dir);
+  cfg.mapping.validate(clip_dir + ", " + tokenizer_dir);
 
   Mapping mapping(cfg.mapping);
   mapping->to(opts.dtype);
   torch::nn::Linear projection = cfg.prefix_input == "image_embeds" ? clip->visual_projection : torch::nn::Linear{nullptr};
   Captioner c(std::move(cfg), clip->vision_model, projection, mapping, gpt2, std::move(tokenizer),
-              ImageProcessor::from_dir(clip_dir), gpt2_dir);
+              ImageProcessor::from_dir(clip_dir), tokenizer_dir);
   c.to(opts.device, opts.dtype);
   return c;
 }
@@ -227,7 +247,7 @@ std::vector<std::pair<std::string, torch::Tensor>> Captioner::named_weights() co
   return all;
 }
 
-void Captioner::save(const std::string& dir) {
+void Captioner::save(const std::string& dir, const std::function<void(const std::string&)>& add_files) {
   const fs::path target = fs::path(dir).lexically_normal();
   const fs::path name = target.filename().empty() ? target.parent_path() : target;
   const fs::path tmp = name.string() + ".tmp", old = name.string() + ".old";
@@ -257,6 +277,7 @@ void Captioner::save(const std::string& dir) {
       fs::path from = fs::path(tokenizer_dir_) / file;
       if (fs::exists(from)) fs::copy_file(from, tmp / file, fs::copy_options::overwrite_existing);
     }
+    if (add_files) add_files(tmp.string());
     if (fs::exists(name)) {
       fs::remove_all(old, ec);
       fs::rename(name, old);

@@ -42,6 +42,7 @@
 #include <torch/nn/modules/linear.h>
 #include <torch/types.h>
 
+#include <functional>
 #include <memory>
 #include <nlohmann/json_fwd.hpp>
 #include <string>
@@ -96,13 +97,21 @@ class Captioner {
   // set here).
   static Captioner create(const std::string& clip_dir, const std::string& gpt2_dir, const MappingConfig& mapping,
                           const CaptionerCreateOptions& opts = {});
+  // The same with a randomly initialised decoder of architecture `gpt2` (GPT2Impl::reset_parameters)
+  // and the tokenizer in tokenizer_dir (e.g. a SentencePiece model trained on the captions); the
+  // config's vocab_size and bos/eos ids must match the tokenizer.
+  static Captioner create_with_new_decoder(const std::string& clip_dir, const GPT2Config& gpt2,
+                                           const std::string& tokenizer_dir, const MappingConfig& mapping,
+                                           const CaptionerCreateOptions& opts = {});
   // Assembles a captioner from loaded parts (import_upstream, tests). tokenizer_dir: where the
   // tokenizer files are, copied by save().
   Captioner(CaptionerConfig cfg, CLIPVisionTransformer vision_model, torch::nn::Linear visual_projection,
             Mapping mapping, GPT2 gpt2, std::unique_ptr<Tokenizer> tokenizer, ImageProcessor processor,
             std::string tokenizer_dir);
 
-  void save(const std::string& dir);
+  // add_files, when given, writes more files (e.g. trainer state) into the staging directory
+  // before it is renamed into place, so they appear atomically with the model.
+  void save(const std::string& dir, const std::function<void(const std::string& staging_dir)>& add_files = nullptr);
 
   torch::Tensor embed_images(const torch::Tensor& pixel_values);  // (B, 3, H, W) -> (B, Dc) float32
   torch::Tensor prefix(const torch::Tensor& embeds);              // (B, Dc) -> (B, ep_len, D), model dtype
@@ -114,6 +123,7 @@ class Captioner {
   const Tokenizer& tokenizer() const { return *tokenizer_; }
   const ImageProcessor& processor() const { return processor_; }
   const CaptionerConfig& config() const { return cfg_; }
+  void set_default_decoding(const DecodeOptions& opts) { cfg_.decoding = opts; }  // saved in config.json
 
   // The parts, for training and tools.
   CLIPVisionTransformer& vision_model() { return vision_model_; }
@@ -128,6 +138,9 @@ class Captioner {
 
  private:
   void to(torch::Device device, torch::ScalarType dtype);
+  static Captioner assemble(const std::string& clip_dir, GPT2 gpt2, std::unique_ptr<Tokenizer> tokenizer,
+                            const std::string& tokenizer_dir, const MappingConfig& mapping,
+                            const CaptionerCreateOptions& opts);
 
   CaptionerConfig cfg_;
   CLIPVisionTransformer vision_model_{nullptr};
