@@ -43,6 +43,11 @@ void Progress::advance(int64_t n) {
   maybe_print(false);
 }
 
+void Progress::set_note(std::string note) {
+  std::lock_guard<std::mutex> lock(mu_);
+  note_ = std::move(note);
+}
+
 void Progress::finish() {
   std::lock_guard<std::mutex> lock(mu_);
   if (finished_) return;
@@ -75,6 +80,7 @@ std::string Progress::line_locked() const {
   std::snprintf(buf, sizeof buf, "%.1f", r);
   s << " | " << buf << " " << opts_.unit << "/s";
   s << " | eta " << (r > 0 ? format_duration((total_ - done) / r) : std::string("?"));
+  if (!note_.empty()) s << " | " << note_;
   return s.str();
 }
 

@@ -34,6 +34,7 @@ class Progress {
   void skip(int64_t n);     // items already done before this run (resume)
   void advance(int64_t n);  // items done now
   void finish();            // prints the final line once (also called by the destructor)
+  void set_note(std::string note);  // shown at the end of the line, e.g. "loss 2.314"
 
   std::string line() const;  // the current line, without decoration
   double rate() const;       // items per second done in this run (0 until something is done)
@@ -43,7 +44,7 @@ class Progress {
   void maybe_print(bool force);
   std::string line_locked() const;
 
-  std::string label_;
+  std::string label_, note_;
   int64_t total_, done_ = 0, skipped_ = 0;
   ProgressOptions opts_;
   bool tty_;

@@ -12,18 +12,15 @@
 // 1 error (including "no image could be embedded"), 2 usage error, 130 interrupted (resumable).
 #include <CLI/CLI.hpp>
 
-#include <atomic>
-#include <csignal>
 #include <cstdlib>
-#include <cstring>
 #include <iostream>
 #include <sstream>
 #include <tuple>
-#include <unistd.h>
 
 #include "common/cli_flags.h"
 #include "common/cli_main.h"
 #include "common/error.h"
+#include "common/interrupt.h"
 #include "data/dataset_builder.h"
 #include "data/dataset_stats.h"
 #include "model/tokenizer.h"
@@ -31,24 +28,12 @@
 namespace {
 
 const char* kProgram = "clipcap-data";
-std::atomic<bool> g_stop{false};
-
-// First Ctrl-C: finish the chunk being embedded, then stop cleanly. Second: stop now.
-void on_sigint(int) {
-  if (g_stop.exchange(true)) ::_exit(130);
-  const char msg[] = "\nclipcap-data: interrupted: finishing the current batch (Ctrl-C again to stop at once)\n";
-  ssize_t ignored = ::write(STDERR_FILENO, msg, sizeof msg - 1);
-  (void)ignored;
-}
-
 std::string plural(int64_t n, const std::string& what) { return std::to_string(n) + " " + what + (n == 1 ? "" : "s"); }
 
 int build(clipcap::BuildOptions opts, const std::string& shard) {
   if (!shard.empty()) std::tie(opts.shard_index, opts.shard_count) = clipcap::parse_shard(shard);
   clipcap::apply_runtime(opts.runtime);
-  opts.stop = &g_stop;
-  std::signal(SIGINT, on_sigint);
-  std::signal(SIGTERM, on_sigint);
+  opts.stop = &clipcap::install_interrupt_handler(std::string(kProgram) + ": interrupted: finishing the current batch");
   clipcap::BuildResult r = clipcap::build_embedding_dataset(opts);
   if (!r.finished) {
     std::cerr << kProgram << ": interrupted: " << r.done << " of " << r.to_embed << " images done, kept in "
