@@ -1,0 +1,37 @@
+// Learning-rate schedules, as a pure function of training progress.
+//
+//   clipcap::LrSchedule s = clipcap::LrSchedule::from_config(cfg, steps_per_epoch);
+//   double lr = s.at(step);          // step = optimizer steps done so far (0-based)
+//
+// upstream: the triangle of UPSTREAM.md, lr(e) = min(max_lr*e/max_point, max_lr*(e-epochs)/(max_point-epochs)),
+//   max_point = int(k*epochs): rises from 0 to max_lr at max_point, falls to 0 at `epochs`. With
+//   unit "epoch", e = the epoch index (0-based, as torch's LambdaLR counts; epoch 1 trains at lr 0,
+//   like upstream); with unit "step" the same triangle over optimizer steps, so no epoch is wasted.
+//   max_lr is the configured lr itself (upstream squared it by passing the value to LambdaLR).
+// cosine / linear: linear warmup from 0 over `warmup` of training, then cosine / linear decay to 0.
+// constant: lr throughout.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace clipcap {
+
+struct TrainConfig;
+
+class LrSchedule {
+ public:
+  // total: length of training in units; units: steps or epochs; unit_steps: optimizer steps per unit.
+  LrSchedule(std::string kind, double max_lr, double k, double warmup, int64_t total_units, int64_t unit_steps);
+  static LrSchedule from_config(const TrainConfig& cfg, int64_t steps_per_epoch);
+
+  double at(int64_t step) const;  // the lr used for the optimizer step after `step` steps
+  double at_unit(double e) const; // the formula itself, e in units
+
+ private:
+  std::string kind_;
+  double max_lr_, k_, warmup_;
+  int64_t total_, unit_steps_;
+};
+
+}  // namespace clipcap
