@@ -371,3 +371,45 @@ TEST(TrainCli, StopAfterStepsExits130AndResumeFinishes) {
   EXPECT_EQ(r2.exit_code, 0) << r2.err;
   EXPECT_EQ(read_metrics(run_dir).size(), 2u);
 }
+
+TEST(TrainCli, CtrlCSavesACheckpointExits130AndTheRunResumes) {
+  const std::string data = make_dataset("cli-int", 8, 1);
+  const std::string run_dir = temp_dir("cli-int-run") + "/run";
+  const std::string train = tool("clipcap-train") + " --data " + data + " --clip-model " + fixture("tiny-clip") +
+                            " --text-model " + fixture("tiny-gpt2") +
+                            " --set ep_len=2 --set num_layers=1 --set n_heads=4 --set batch_size_exp=1 --threads 1";
+  // A long run, interrupted once its first epoch is logged: a real SIGINT, as a terminal sends it.
+  auto r = run("(" + train + " --out " + run_dir + " --epochs 500 & pid=$!; for i in $(seq 600); do [ -s " + run_dir +
+               "/metrics.jsonl ] && break; sleep 0.1; done; kill -INT $pid; wait $pid; echo exit=$?)");
+  EXPECT_NE(r.out.find("exit=130"), std::string::npos) << r.out << r.err;
+  EXPECT_NE(r.err.find("interrupted: saving a checkpoint"), std::string::npos) << r.err;
+  EXPECT_TRUE(fs::exists(run_dir + "/last/trainer_state.json"));
+  EXPECT_TRUE(fs::exists(run_dir + "/best/model.safetensors"));
+  EXPECT_FALSE(fs::exists(run_dir + "/last.tmp"));
+  const size_t logged = read_metrics(run_dir).size();
+  ASSERT_GE(logged, 1u);
+  auto infer = run(tool("clipcap-infer") + " image --model " + run_dir + "/last " + fixture("images/rgb_160x120.png"));
+  EXPECT_EQ(infer.exit_code, 0) << infer.err;
+  // The resumed run goes on from the checkpoint: 9 more steps = two more epochs of 4, then a stop.
+  auto again = run("CLIPCAP_TEST_STOP_AFTER_STEPS=9 " + tool("clipcap-train") + " --resume " + run_dir + " --threads 1");
+  EXPECT_EQ(again.exit_code, 130) << again.err;
+  auto metrics = read_metrics(run_dir);
+  ASSERT_GE(metrics.size(), logged + 1) << again.err;
+  for (size_t e = 0; e < metrics.size(); ++e) EXPECT_EQ(metrics[e]["epoch"], static_cast<int>(e + 1));
+}
+
+TEST(Trainer, Bf16AutocastTrainsAndSavesF32Weights) {
+  torch::set_num_threads(1);
+  const std::string data = make_dataset("bf16", 4, 0);
+  clipcap::TrainOptions o;
+  o.config = tiny_config();
+  o.config.autocast = "bf16";
+  o.config.epochs = 30;
+  o.data_dir = data;
+  o.run_dir = temp_dir("bf16-run") + "/run";
+  ASSERT_TRUE(clipcap::train_captioner(quiet(o)).finished);
+  auto metrics = read_metrics(o.run_dir);
+  EXPECT_LT(metrics.back()["train_loss"].get<double>(), 0.5 * metrics.front()["train_loss"].get<double>());
+  auto cap = clipcap::Captioner::load(o.run_dir + "/last");
+  for (const auto& [name, w] : cap.named_weights()) EXPECT_EQ(w.scalar_type(), torch::kFloat32) << name;
+}
