@@ -30,7 +30,8 @@ const std::vector<std::string> kCaptions = {"A dog runs on the grass.", "Two cat
 
 // A dataset of the fixture CLIP's width with one distinct random embedding per image: what
 // clipcap-data would write, without spending a CLIP forward in every test.
-std::string make_dataset(const std::string& tag, int64_t n_train, int64_t n_val) {
+std::string make_dataset(const std::string& tag, int64_t n_train, int64_t n_val,
+                         const std::vector<std::string>& captions = kCaptions) {
   const std::string dir = temp_dir(tag) + "/data";
   const std::string clip_dir = fixture("tiny-clip");
   const int64_t dim =
@@ -41,7 +42,7 @@ std::string make_dataset(const std::string& tag, int64_t n_train, int64_t n_val)
   clipcap::EmbeddingDatasetWriter w(dir, n, dim, torch::kFloat32);
   std::vector<clipcap::DatasetEntry> entries;
   for (int64_t i = 0; i < n; ++i)
-    entries.push_back({"img" + std::to_string(i) + ".png", {kCaptions[i % kCaptions.size()]}, i < n_train ? "train" : "val"});
+    entries.push_back({"img" + std::to_string(i) + ".png", {captions[i % captions.size()]}, i < n_train ? "train" : "val"});
   w.append(entries, x);
   w.finish({{"clip", {{"dir", clip_dir}, {"config_sha256", clipcap::sha256_hex(clipcap::read_file(clip_dir + "/config.json"))}}},
             {"embedding", {{"kind", "pooler_output"}}}});
@@ -412,4 +413,30 @@ TEST(Trainer, Bf16AutocastTrainsAndSavesF32Weights) {
   EXPECT_LT(metrics.back()["train_loss"].get<double>(), 0.5 * metrics.front()["train_loss"].get<double>());
   auto cap = clipcap::Captioner::load(o.run_dir + "/last");
   for (const auto& [name, w] : cap.named_weights()) EXPECT_EQ(w.scalar_type(), torch::kFloat32) << name;
+}
+
+TEST(Trainer, GradientAccumulationEqualsTheWholeBatch) {
+  torch::set_num_threads(1);
+  // Captions of one token count (4 + EOS), so the mean of the micro-batch means is the batch mean.
+  const std::string data = make_dataset("accum", 8, 0, {"A dog runs.", "A cat sits.", "A car stops.", "A bird sings."});
+  auto run_with = [&](int batch_size_exp, int grad_accum, const std::string& tag) {
+    clipcap::TrainOptions o;
+    o.config = tiny_config();
+    o.config.freeze = "mapping-only";  // GPT-2 in eval mode: its dropout would draw differently per micro-batch
+    o.config.batch_size_exp = batch_size_exp;
+    o.config.grad_accum = grad_accum;
+    o.config.epochs = 3;
+    o.data_dir = data;
+    o.run_dir = temp_dir(tag) + "/run";
+    EXPECT_TRUE(clipcap::train_captioner(quiet(o)).finished);
+    return read_metrics(o.run_dir);
+  };
+  auto whole = run_with(2, 1, "accum-whole"), accum = run_with(1, 2, "accum-2");
+  ASSERT_EQ(whole.size(), 3u);
+  ASSERT_EQ(accum.size(), 3u);
+  for (size_t e = 0; e < 3; ++e) {
+    EXPECT_EQ(whole[e]["step"], accum[e]["step"]) << "epoch " << e + 1;  // one optimizer step per 4 examples
+    EXPECT_NEAR(whole[e]["train_loss"].get<double>(), accum[e]["train_loss"].get<double>(), 1e-5) << "epoch " << e + 1;
+  }
+  EXPECT_LT(whole[2]["train_loss"].get<double>(), whole[0]["train_loss"].get<double>());
 }
