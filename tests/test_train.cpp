@@ -440,3 +440,39 @@ TEST(Trainer, GradientAccumulationEqualsTheWholeBatch) {
   }
   EXPECT_LT(whole[2]["train_loss"].get<double>(), whole[0]["train_loss"].get<double>());
 }
+
+// The whole pipeline on real files through the four executables' contract: clipcap-data embeds
+// images, clipcap-train overfits their captions, clipcap-eval reads the run as it is and scores
+// the captions it says back as perfect.
+TEST(TrainCli, DataTrainEvalPipelineOnRealImages) {
+  const std::string dir = temp_dir("pipeline");
+  const std::vector<std::pair<std::string, std::string>> items = {{"rgb_160x120.png", "A red and green square."},
+                                                                  {"tiny_rgb_20x13.png", "A wide striped banner."},
+                                                                  {"gray_37x53.png", "A gray picture of nothing."},
+                                                                  {"rgba_40x40.png", "Two cats sleep on a sofa."}};
+  fs::create_directories(dir + "/images");
+  std::string jsonl;
+  for (const auto& [image, caption] : items) {
+    fs::copy_file(fixture("images/" + image), dir + "/images/" + image);
+    jsonl += nlohmann::json{{"image", image}, {"caption", caption}, {"split", "train"}}.dump() + "\n";
+  }
+  std::ofstream(dir + "/captions.jsonl") << jsonl;
+  auto data = run(tool("clipcap-data") + " build --format jsonl --split-column split --captions " + dir +
+                  "/captions.jsonl --images " + dir + "/images --clip " + fixture("tiny-clip") + " --out " + dir +
+                  "/data --threads 1");
+  ASSERT_EQ(data.exit_code, 0) << data.err;
+  auto train = run(tool("clipcap-train") + " --data " + dir + "/data --out " + dir + "/run --text-model " +
+                   fixture("tiny-gpt2") + " --set ep_len=2 --set num_layers=1 --set n_heads=4 --set batch_size_exp=2" +
+                   " --freeze full --schedule constant --lr 1e-2 --dropout 0 --epochs 60 --threads 1");
+  ASSERT_EQ(train.exit_code, 0) << train.err;
+  auto eval = run(tool("clipcap-eval") + " -m " + dir + "/run/best --data " + dir + "/data --split train --out " + dir +
+                  "/report --threads 1");
+  ASSERT_EQ(eval.exit_code, 0) << eval.err;
+  auto metrics = clipcap::read_json(dir + "/report/metrics.json");
+  EXPECT_EQ(metrics["counts"]["images"], 4);
+  EXPECT_NEAR(metrics["metrics"]["BLEU-4"].get<double>(), 1.0, 1e-6)
+      << clipcap::read_file(dir + "/report/predictions.jsonl") << train.err;
+  const std::string html = clipcap::read_file(dir + "/report/report.html");
+  EXPECT_NE(html.find("<svg"), std::string::npos) << "no training curves from the run's metrics.jsonl";
+  EXPECT_NE(html.find("Two cats sleep on a sofa."), std::string::npos);
+}
