@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs every Debian 12 package clipcap needs (if missing) and builds it into build/.
-# Usage: scripts/setup.sh [--no-build]
+# Usage: scripts/setup.sh [--no-build | TARGET...]
+#   TARGET...: build only these CMake targets (scripts/demo.sh builds the four executables only);
+#   none: everything, tests and benchmarks included (scripts/test.sh). CLIPCAP_BUILD_DIR overrides build/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -35,5 +37,8 @@ fi
 # Paths relative to the checkout in ccache's hash, so a fresh clone elsewhere (CI) hits the cache.
 export CCACHE_BASEDIR="$PWD" CCACHE_NOHASHDIR=true
 jobs=$(nproc 2>/dev/null || echo 2)
-cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build build -j"$jobs"
+build="${CLIPCAP_BUILD_DIR:-build}"
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+targets=()
+for t in "$@"; do targets+=(--target "$t"); done
+cmake --build "$build" -j"$jobs" "${targets[@]}"

@@ -4,5 +4,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 jobs=$(nproc 2>/dev/null || echo 2)
-cd build
+cd "${CLIPCAP_BUILD_DIR:-build}"
 ctest -j"$jobs" --output-on-failure --timeout 600
