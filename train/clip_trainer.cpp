@@ -1,6 +1,5 @@
 #include "train/clip_trainer.h"
 
-#include <ATen/autocast_mode.h>
 #include <torch/torch.h>
 #include <unistd.h>
 
@@ -20,6 +19,7 @@
 #include "model/image_processor.h"
 #include "model/load_weights.h"
 #include "model/safetensors.h"
+#include "train/bf16_autocast.h"
 #include "train/bpe_trainer.h"
 
 namespace fs = std::filesystem;
@@ -147,32 +147,6 @@ torch::Tensor id_batch(const std::vector<const std::vector<int64_t>*>& rows, int
 }
 
 // ---- model pieces -------------------------------------------------------------------------------
-
-// bf16 autocast over one scope, like Python's `with torch.autocast("cpu", dtype=torch.bfloat16)`:
-// matmuls and convolutions run in bf16 while the weights, their gradients and the optimizer stay
-// f32. Leaving clears autocast's cache of bf16 weight copies, which go stale when the optimizer steps.
-class Bf16Autocast {
- public:
-  explicit Bf16Autocast(bool on) : on_(on) {
-    if (!on_) return;
-    was_enabled_ = at::autocast::is_cpu_enabled();
-    was_dtype_ = at::autocast::get_autocast_cpu_dtype();
-    at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
-    at::autocast::set_cpu_enabled(true);
-  }
-  ~Bf16Autocast() {
-    if (!on_) return;
-    at::autocast::set_cpu_enabled(was_enabled_);
-    at::autocast::set_autocast_cpu_dtype(was_dtype_);
-    at::autocast::clear_cache();
-  }
-  Bf16Autocast(const Bf16Autocast&) = delete;
-  Bf16Autocast& operator=(const Bf16Autocast&) = delete;
-
- private:
-  bool on_, was_enabled_ = false;
-  at::ScalarType was_dtype_ = at::kBFloat16;
-};
 
 // Normalised embeddings, always f32 (the loss and the similarities are computed in f32).
 torch::Tensor image_features(CLIPModelImpl& m, const torch::Tensor& pixel_values) {

@@ -66,6 +66,16 @@ nlohmann::json TrainConfig::to_json() const {
           {"decoder", decoder_to_json(decoder)}};
 }
 
+MappingConfig mapping_config(const TrainConfig& cfg) {
+  MappingConfig m;
+  m.ep_len = cfg.ep_len;
+  m.num_layers = cfg.num_layers;
+  m.n_heads = cfg.n_heads;
+  m.forward_expansion = cfg.forward_expansion;
+  m.dropout = cfg.dropout;
+  return m;
+}
+
 nlohmann::json train_config_defaults() { return TrainConfig{}.to_json(); }
 
 void merge_config(nlohmann::json& config, const nlohmann::json& patch, const std::string& where) {

@@ -15,6 +15,8 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "model/mapping.h"
+
 namespace clipcap {
 
 // A decoder trained from scratch with a SentencePiece tokenizer trained on the training captions.
@@ -66,6 +68,8 @@ struct TrainConfig {
 };
 
 nlohmann::json train_config_defaults();
+// The mapping's shape and dropout from the config (its widths come from the CLIP and GPT-2 configs).
+MappingConfig mapping_config(const TrainConfig& cfg);
 // Copies `patch` into `config` key by key ("decoder" merged field by field); Error naming `where`
 // for keys that are not configuration fields.
 void merge_config(nlohmann::json& config, const nlohmann::json& patch, const std::string& where);

@@ -1,6 +1,5 @@
 #include "train/trainer.h"
 
-#include <ATen/autocast_mode.h>
 #include <torch/torch.h>
 
 #include <chrono>
@@ -21,10 +20,12 @@
 #include "data/embedding_dataset.h"
 #include "model/captioner.h"
 #include "model/sentencepiece_tokenizer.h"
+#include "train/bf16_autocast.h"
 #include "train/caption_batches.h"
 #include "train/caption_objective.h"
 #include "train/freeze_policy.h"
 #include "train/lr_schedule.h"
+#include "train/optimizer.h"
 #include "train/trainer_state.h"
 
 namespace fs = std::filesystem;
@@ -67,16 +68,6 @@ CaptionTextOptions text_options(const TrainConfig& cfg) {
   t.lowercase = cfg.lowercase;
   t.max_tokens = cfg.max_len;
   return t;
-}
-
-MappingConfig mapping_config(const TrainConfig& cfg) {
-  MappingConfig m;
-  m.ep_len = cfg.ep_len;
-  m.num_layers = cfg.num_layers;
-  m.n_heads = cfg.n_heads;
-  m.forward_expansion = cfg.forward_expansion;
-  m.dropout = cfg.dropout;
-  return m;
 }
 
 // SentencePiece on the training captions (normalised as training will see them).
@@ -137,38 +128,6 @@ Captioner create_model(const TrainConfig& cfg, const EmbeddingDataset& ds, const
   return Captioner::create(in.clip_dir, in.text_dir, mapping_config(cfg), create);
 }
 
-std::unique_ptr<torch::optim::Optimizer> make_optimizer(const TrainConfig& cfg, std::vector<torch::Tensor> params) {
-  if (cfg.optimizer == "adamw") {
-    torch::optim::AdamWOptions o(cfg.lr);
-    o.betas({cfg.adam_beta1, cfg.adam_beta2}).eps(cfg.adam_eps).weight_decay(cfg.weight_decay);
-    return std::make_unique<torch::optim::AdamW>(std::move(params), o);
-  }
-  torch::optim::AdamOptions o(cfg.lr);
-  o.betas({cfg.adam_beta1, cfg.adam_beta2}).eps(cfg.adam_eps).weight_decay(cfg.weight_decay);
-  return std::make_unique<torch::optim::Adam>(std::move(params), o);
-}
-
-void set_lr(torch::optim::Optimizer& opt, double lr) {
-  for (auto& group : opt.param_groups()) group.options().set_lr(lr);
-}
-
-double current_lr(torch::optim::Optimizer& opt) { return opt.param_groups().front().options().get_lr(); }
-
-// bf16 autocast for one forward pass (weights stay f32, so the optimizer is unchanged).
-struct AutocastScope {
-  explicit AutocastScope(bool on) : on_(on) {
-    if (!on_) return;
-    at::autocast::set_cpu_enabled(true);
-    at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
-  }
-  ~AutocastScope() {
-    if (!on_) return;
-    at::autocast::set_cpu_enabled(false);
-    at::autocast::clear_cache();
-  }
-  bool on_;
-};
-
 // Token-weighted mean loss over `examples` (eval mode, no dropout, no gradients).
 double mean_loss(Captioner& cap, const std::vector<CaptionExample>& examples, const torch::Tensor& embeddings,
                  int64_t batch_size, bool autocast) {
@@ -180,7 +139,7 @@ double mean_loss(Captioner& cap, const std::vector<CaptionExample>& examples, co
   int64_t tokens = 0;
   for (size_t b = 0; b < order.size(); b += batch_size) {
     CaptionBatch batch = collate(examples, order, b, std::min(order.size(), b + batch_size), embeddings);
-    AutocastScope ac(autocast);
+    Bf16Autocast ac(autocast);
     sum += caption_token_losses(cap, batch).sum().item<double>();
     tokens += batch.n_tokens;
   }
@@ -341,7 +300,7 @@ TrainResult train_captioner(const TrainOptions& opts) {
                                    std::min(train.size(), static_cast<size_t>((b + 1) * B)), embeddings);
       torch::Tensor loss;
       {
-        AutocastScope ac(autocast);
+        Bf16Autocast ac(autocast);
         loss = caption_loss(*cap, batch);
       }
       const int64_t group_size = std::min<int64_t>(cfg.grad_accum, batches - (b - b % cfg.grad_accum));
