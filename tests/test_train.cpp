@@ -357,6 +357,16 @@ TEST(TrainCli, TrainsWithFlagsAndTheModelCaptionsImagesWithClipcapInfer) {
   auto resume_conflict = run(tool("clipcap-train") + " --resume " + run_dir + " --epochs 9");
   EXPECT_EQ(resume_conflict.exit_code, 1);
   EXPECT_NE(resume_conflict.err.find("--epochs"), std::string::npos) << resume_conflict.err;
+
+  // --dtype, as every tool takes it: bf16 is the config's bf16 autocast; a dtype training lacks is refused.
+  auto bf16 = run(tool("clipcap-train") + " --config " + dir + "/cfg.json --data " + data + " --out " + dir +
+                  "/r3 --text-model " + fixture("tiny-gpt2") + " --epochs 1 --threads 1 --dtype bf16");
+  ASSERT_EQ(bf16.exit_code, 0) << bf16.err;
+  EXPECT_EQ(clipcap::read_json(dir + "/r3/train_config.json")["config"]["autocast"], "bf16");
+  auto f16 = run(tool("clipcap-train") + " --config " + dir + "/cfg.json --data " + data + " --out " + dir +
+                 "/r4 --dtype f16");
+  EXPECT_EQ(f16.exit_code, 1);
+  EXPECT_NE(f16.err.find("--dtype f16"), std::string::npos) << f16.err;
 }
 
 TEST(TrainCli, StopAfterStepsExits130AndResumeFinishes) {

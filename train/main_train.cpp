@@ -21,6 +21,7 @@
 #include "common/error.h"
 #include "common/interrupt.h"
 #include "common/json_util.h"
+#include "common/runtime.h"
 #include "train/clip_train_command.h"
 #include "train/trainer.h"
 
@@ -63,6 +64,9 @@ int run(int argc, char** argv) {
   if (auto code = clipcap::parse_flags(app, argc, argv)) return *code;
   if (!app.get_subcommands().empty()) return 0;  // `clip` ran in its callback
 
+  const torch::ScalarType train_dtype = clipcap::parse_dtype(runtime.dtype);
+  if (train_dtype != torch::kFloat32 && train_dtype != torch::kBFloat16)
+    throw clipcap::Error("--dtype " + runtime.dtype + ": training runs in f32, or with bf16 autocast (--dtype bf16)");
   clipcap::TrainOptions opts;
   const bool resume = !resume_dir.empty();
   if (resume) {
@@ -70,6 +74,8 @@ int run(int argc, char** argv) {
       throw clipcap::Error("--resume continues a run with its own config and data; drop --config/--data/--set");
     for (const auto& [key, value] : field_flags)
       if (!value.empty()) throw clipcap::Error("--resume continues a run with its own config; drop " + flag_name(key));
+    if (train_dtype != torch::kFloat32)
+      throw clipcap::Error("--resume continues a run with its own config (its autocast field); drop --dtype");
     opts.run_dir = resume_dir;
     opts.resume = true;
   } else {
@@ -79,6 +85,9 @@ int run(int argc, char** argv) {
     for (const auto& [key, value] : field_flags)
       if (!value.empty()) clipcap::apply_override(cfg, key + "=" + value);
     for (const auto& s : sets) clipcap::apply_override(cfg, s);
+    // --dtype bf16 is the config's `autocast: bf16` (weights, gradients and Adam stay f32), so the
+    // flag every other tool takes does not go silently unused here.
+    if (train_dtype == torch::kBFloat16) cfg["autocast"] = "bf16";
     opts.config = clipcap::TrainConfig::from_json(cfg, config_file.empty() ? "command line" : config_file);
     opts.data_dir = data_dir;
     opts.run_dir = out_dir.empty() ? opts.config.weights_dir : out_dir;
