@@ -14,7 +14,7 @@ root="$(dirname "$here")"
 build="${1:-build}"
 [[ "$build" = /* ]] || build="$root/$build"
 bin="$build/bench/caption_bench"
-py=/usr/bin/python3  # Debian's: the one with torch (a pyenv python3 may come first on PATH)
+. "$here/common.sh"  # py, stamp, load, note, machine
 THREADS="${THREADS:-2}" REPS="${REPS:-5}" UPSTREAM_REPS="${UPSTREAM_REPS:-3}" TOKENS="${TOKENS:-20}" WARMUP="${WARMUP:-1}"
 CACHED_RUNS="${CACHED_RUNS:-cached:f32:1,cached:f32:16,cached:bf16:1,cached:bf16:16}"
 UPSTREAM_RUNS="${UPSTREAM_RUNS:-upstream:f32:16}"
@@ -25,13 +25,10 @@ UPSTREAM_RUNS="${UPSTREAM_RUNS:-upstream:f32:16}"
 # Both libtorch builds use OpenMP (and OpenBLAS's OpenMP variant): pin the pool to the same size.
 export OMP_NUM_THREADS="$THREADS"
 mkdir -p "$here/results"
-stamp="$(date -u +%Y%m%dT%H%M%SZ)"
 raw="$(mktemp)"
 trap 'rm -f "$raw"' EXIT
 common=(--threads "$THREADS" --tokens "$TOKENS" --warmup "$WARMUP")
 
-load() { cut -d' ' -f1-3 /proc/loadavg; }
-note() { echo "{\"event\": \"$1\", \"loadavg\": \"$(load)\", \"time\": \"$(date -u +%FT%TZ)\"}" >> "$raw"; }
 
 note start
 echo "== clipcap cached ($CACHED_RUNS), load $(load)" >&2
@@ -45,7 +42,7 @@ echo "== python (b) upstream algorithm, load $(load)" >&2
 note end
 
 cmd="THREADS=$THREADS REPS=$REPS UPSTREAM_REPS=$UPSTREAM_REPS TOKENS=$TOKENS WARMUP=$WARMUP bench/run_caption_bench.sh $(basename "$build")"
-cpu="$(lscpu | sed -n 's/^Model name: *//p' | head -1), $(getconf _NPROCESSORS_ONLN) cores"
+cpu="$(machine)"
 "$py" - "$raw" "$here/results/caption_$stamp" "$cmd" "$cpu" "$(uname -r)" <<'EOF'
 import json, sys
 raw, out, cmd, cpu, kernel = sys.argv[1:6]

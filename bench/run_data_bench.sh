@@ -18,7 +18,7 @@ root="$(dirname "$here")"
 build="${1:-build}"
 [[ "$build" = /* ]] || build="$root/$build"
 bin="$build/bench/data_bench"
-py=/usr/bin/python3  # Debian's: the one with torch and PIL (a pyenv python3 may come first on PATH)
+. "$here/common.sh"  # py, stamp, load, note, machine
 THREADS="${THREADS:-$(nproc)}" REPS="${REPS:-3}" BATCH="${BATCH:-32}" COUNT="${COUNT:-200}"
 DTYPES="${DTYPES:-f32 bf16}" WORK="${WORK:-/tmp/clipcap-data-bench}"
 
@@ -32,11 +32,8 @@ images="$WORK/jpegs_$COUNT" clip="$WORK/clip-vit-b32-random"
 # Both libtorch builds use OpenMP: pin the pool to the same size on both sides.
 export OMP_NUM_THREADS="$THREADS"
 mkdir -p "$here/results"
-stamp="$(date -u +%Y%m%dT%H%M%SZ)"
 raw="$(mktemp)"
 trap 'rm -f "$raw"' EXIT
-load() { cut -d' ' -f1-3 /proc/loadavg; }
-note() { echo "{\"event\": \"$1\", \"loadavg\": \"$(load)\", \"time\": \"$(date -u +%FT%TZ)\"}" >> "$raw"; }
 pyrun=("$py" "$here/py_data_baseline.py" run --clip "$clip" --captions "$images/results.csv" --images "$images"
        --out "$WORK/py-out" --threads "$THREADS" --batch-size "$BATCH" --reps "$REPS")
 
@@ -60,7 +57,7 @@ done
 note end
 
 cmd="THREADS=$THREADS REPS=$REPS BATCH=$BATCH COUNT=$COUNT DTYPES=\"$DTYPES\" bench/run_data_bench.sh $(basename "$build")"
-cpu="$(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) cores"
+cpu="$(machine)"
 "$py" - "$raw" "$here/results/data_$stamp" "$cmd" "$cpu" "$(uname -r)" <<'EOF'
 import json, statistics, sys
 raw, out, cmd, cpu, kernel = sys.argv[1:6]

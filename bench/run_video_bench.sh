@@ -18,7 +18,7 @@ root="$(dirname "$here")"
 build="${1:-build}"
 [[ "$build" = /* ]] || build="$root/$build"
 bin="$build/bench/video_bench"
-py=/usr/bin/python3  # Debian's: the one with torch and cv2 (a pyenv python3 may come first on PATH)
+. "$here/common.sh"  # py, stamp, load, note, machine
 THREADS="${THREADS:-2}" TOKENS="${TOKENS:-20}" N="${N:-60}" SCENE_FRAMES="${SCENE_FRAMES:-3}" REPS="${REPS:-1}"
 UPSTREAM_FRAMES="${UPSTREAM_FRAMES:-$N}"
 cache="$root/.cache/video-bench"
@@ -38,11 +38,8 @@ fi
 [[ -s "$weights" ]] || "$py" "$here/py_video_baseline.py" --video "$video" --save-weights "$weights"
 
 export OMP_NUM_THREADS="$THREADS"
-stamp="$(date -u +%Y%m%dT%H%M%SZ)"
 raw="$(mktemp)"
 trap 'rm -f "$raw"' EXIT
-load() { cut -d' ' -f1-3 /proc/loadavg; }
-note() { echo "{\"event\": \"$1\", \"loadavg\": \"$(load)\", \"time\": \"$(date -u +%FT%TZ)\"}" >> "$raw"; }
 common=(--video "$video" --threads "$THREADS" --tokens "$TOKENS" --reps "$REPS")
 
 note start
@@ -60,7 +57,7 @@ echo "== python (a) upstream -N $N ($UPSTREAM_FRAMES frames timed), load $(load)
 note end
 
 cmd="THREADS=$THREADS TOKENS=$TOKENS N=$N SCENE_FRAMES=$SCENE_FRAMES UPSTREAM_FRAMES=$UPSTREAM_FRAMES REPS=$REPS bench/run_video_bench.sh $(basename "$build")"
-cpu="$(lscpu | sed -n 's/^Model name: *//p' | head -1), $(getconf _NPROCESSORS_ONLN) cores"
+cpu="$(machine)"
 "$py" - "$raw" "$here/results/video_$stamp" "$cmd" "$cpu" <<'EOF'
 import json, sys
 raw, out, cmd, cpu = sys.argv[1:5]

@@ -1,0 +1,9 @@
+# Shared by bench/run_*_bench.sh (sourced): the Python that has torch, and the lines every result
+# file carries so a ratio can be judged by the load it was measured under.
+#   note EVENT      appends {"event", "loadavg", "time"} to the file named by $raw
+#   machine         "CPU model, N cores"
+py=/usr/bin/python3  # Debian's, with python3-torch (a pyenv python3 may come first on PATH)
+stamp="$(date -u +%Y%m%dT%H%M%SZ)"
+load() { cut -d' ' -f1-3 /proc/loadavg; }
+note() { echo "{\"event\": \"$1\", \"loadavg\": \"$(load)\", \"time\": \"$(date -u +%FT%TZ)\"}" >> "$raw"; }
+machine() { echo "$(lscpu | sed -n 's/^Model name: *//p' | head -1), $(getconf _NPROCESSORS_ONLN) cores"; }
