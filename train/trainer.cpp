@@ -292,7 +292,7 @@ TrainResult train_captioner(const TrainOptions& opts) {
       const bool group_start = b % cfg.grad_accum == 0;
       const bool group_end = (b + 1) % cfg.grad_accum == 0 || b + 1 == batches;
       if (group_start) {
-        optimizer->zero_grad();
+        clear_gradients(*optimizer);  // the backward writes them: no zero fill, no add
         set_lr(*optimizer, schedule.at(st.step));
         st.epoch_lr_max = std::max(st.epoch_lr_max, current_lr(*optimizer));
       }
