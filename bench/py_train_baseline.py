@@ -1,0 +1,263 @@
+#!/usr/bin/python3
+"""Python baseline for the training benchmark (bench/README.md).
+
+    /usr/bin/python3 bench/py_train_baseline.py make-batches --out /tmp/batches.json
+    /usr/bin/python3 bench/py_train_baseline.py run --batches /tmp/batches.json --threads 2 \
+        --dtype f32 --warmup 2 --steps 5
+
+make-batches writes the caption batches both sides train on: seeded random caption lengths
+(--min-len..--max-len tokens, uniform) of random GPT-2 token ids, each followed by EOS, in batches
+of --batch. bench/train_bench.cpp reads the same file, so both sides see the same token ids,
+lengths and padding, step by step.
+
+run times one training step of the small configuration (upstream ConfigS: mapping = a
+TransformerEncoder of 6 post-norm layers, d_model 768, 16 heads, feed-forward 3072, dropout 0.1,
+over each image's own length-1 sequence, then Linear(768, 4 * 768) = 4 prefix vectors; GPT-2
+small with HF's layout (Conv1D weights [in, out], tied LM head, pdrop 0.1)), random seeded weights,
+random 768-d image embeddings (ViT-B/32 pooler_output width). One step is what upstream-style
+PyTorch code does and what clipcap's trainer does:
+
+    collate (dynamic padding) -> inputs_embeds = [prefix(4), caption tokens without the last]
+    -> GPT-2 -> logits of the positions from the last prefix slot on (B, T, V) -> float32
+    -> cross-entropy ignoring padding -> backward -> clip_grad_norm_(params, 1.3)
+    -> Adam(lr 3e-3).step() -> zero_grad()
+
+with upstream's freeze policy (trainable: mapping, wte (= the tied LM head), wpe, GPT-2 blocks 0
+and 11, ln_f). --dtype bf16 runs the forward and the loss under torch.autocast('cpu', bfloat16)
+(weights, gradients and Adam stay float32), like clipcap-train's `autocast: bf16`.
+
+One JSON object per run on stdout; progress on stderr. Plain PyTorch (Debian's python3-torch 1.13).
+"""
+import argparse
+import json
+import math
+import os
+import random
+import resource
+import statistics
+import sys
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+EOS = 50256
+VOCAB = 50257
+
+
+# ---- upstream's mapping: each image its own length-1 sequence through nn.TransformerEncoder ------
+class Mapping(nn.Module):
+    def __init__(self, d=768, layers=6, heads=16, expansion=4, ep_len=4, dropout=0.1, d_out=768):
+        super().__init__()
+        layer = nn.TransformerEncoderLayer(d, heads, d * expansion, dropout=dropout, batch_first=True)
+        self.transformer_encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+        self.mapper = nn.Linear(d, ep_len * d_out)
+        self.ep_len = ep_len
+        for m in self.modules():  # upstream: kaiming-normal (fan_in, relu) linears, zero biases
+            if isinstance(m, nn.Linear):
+                nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+                nn.init.zeros_(m.bias)
+
+    def forward(self, pooled):  # (B, Din) -> (B, ep_len, Dout)
+        x = self.transformer_encoder(pooled.unsqueeze(1)).squeeze(1)  # (B, Din)
+        return self.mapper(x).view(pooled.shape[0], self.ep_len, -1)
+
+
+# ---- GPT-2 small as HF writes it (Conv1D = addmm with [in, out] weights), dropout in training -----
+class Conv1D(nn.Module):
+    def __init__(self, n_in, n_out, std=0.02):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(n_in, n_out) * std)
+        self.bias = nn.Parameter(torch.zeros(n_out))
+
+    def forward(self, x):
+        shape = x.shape[:-1] + (self.weight.shape[1],)
+        return torch.addmm(self.bias, x.reshape(-1, x.shape[-1]), self.weight).view(shape)
+
+
+class GPT2Block(nn.Module):
+    def __init__(self, d, heads, layers, pdrop):
+        super().__init__()
+        self.heads, self.hd, self.pdrop = heads, d // heads, pdrop
+        resid_std = 0.02 / math.sqrt(2 * layers)  # HF's init for the residual projections
+        self.ln_1, self.ln_2 = nn.LayerNorm(d), nn.LayerNorm(d)
+        self.c_attn, self.attn_proj = Conv1D(d, 3 * d), Conv1D(d, d, resid_std)
+        self.c_fc, self.mlp_proj = Conv1D(d, 4 * d), Conv1D(4 * d, d, resid_std)
+
+    def forward(self, x, keep):  # x (B, T, D); keep (T, T) bool, True = visible
+        B, T, D = x.shape
+        q, k, v = self.c_attn(self.ln_1(x)).split(D, dim=2)
+        q, k, v = (t.view(B, T, self.heads, self.hd).transpose(1, 2) for t in (q, k, v))  # (B, H, T, hd)
+        w = (q @ k.transpose(-1, -2)) / math.sqrt(self.hd)  # (B, H, T, T)
+        w = w.masked_fill(~keep, torch.finfo(w.dtype).min)
+        # float32 softmax for low-precision scores, as clipcap does
+        w = torch.softmax(w, -1) if w.dtype == torch.float32 else torch.softmax(w, -1, dtype=torch.float32).to(w.dtype)
+        w = F.dropout(w, self.pdrop, self.training)
+        a = (w @ v).transpose(1, 2).reshape(B, T, D)
+        x = x + F.dropout(self.attn_proj(a), self.pdrop, self.training)
+        h = F.gelu(self.c_fc(self.ln_2(x)), approximate="tanh")  # gelu_new, fused
+        return x + F.dropout(self.mlp_proj(h), self.pdrop, self.training)
+
+
+class GPT2(nn.Module):
+    def __init__(self, vocab=VOCAB, n_pos=1024, d=768, layers=12, heads=12, pdrop=0.1):
+        super().__init__()
+        self.wte, self.wpe = nn.Embedding(vocab, d), nn.Embedding(n_pos, d)
+        for e in (self.wte, self.wpe):
+            nn.init.normal_(e.weight, std=0.02)
+        self.h = nn.ModuleList(GPT2Block(d, heads, layers, pdrop) for _ in range(layers))
+        self.ln_f = nn.LayerNorm(d)
+        self.pdrop = pdrop
+
+    def forward(self, embeds):  # inputs_embeds (B, T, D) -> hidden after ln_f (B, T, D)
+        T = embeds.shape[1]
+        keep = torch.ones(T, T, dtype=torch.bool).tril()
+        x = F.dropout(embeds + self.wpe.weight[:T], self.pdrop, self.training)
+        for blk in self.h:
+            x = blk(x, keep)
+        return self.ln_f(x)
+
+
+class Captioner(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.mapping, self.gpt2 = Mapping(), GPT2()
+
+    def trainable(self):
+        """Upstream's freeze policy: mapping, wte (tied LM head), wpe, first and last block, ln_f."""
+        for p in self.parameters():
+            p.requires_grad_(False)
+        g = self.gpt2
+        mods = [self.mapping, g.wte, g.wpe, g.h[0], g.h[-1], g.ln_f]
+        for m in mods:
+            for p in m.parameters():
+                p.requires_grad_(True)
+        return [p for m in mods for p in m.parameters()]
+
+
+def collate(examples):
+    """Dynamic padding: tokens (B, T) padded with 0, targets (B, T) with -100; real target count."""
+    T = max(len(e) for e in examples)
+    tokens = torch.zeros(len(examples), T, dtype=torch.long)
+    targets = torch.full((len(examples), T), -100, dtype=torch.long)
+    for i, e in enumerate(examples):
+        tokens[i, :len(e)] = torch.tensor(e)
+        targets[i, :len(e)] = tokens[i, :len(e)]
+    return tokens, targets, sum(len(e) for e in examples)
+
+
+def caption_loss(model, embeds, tokens, targets):
+    """The objective: [prefix, tokens[:-1]] as inputs_embeds, the last prefix slot on predicts tokens."""
+    g = model.gpt2
+    prefix = model.mapping(embeds)  # (B, E, D)
+    E, T = prefix.shape[1], tokens.shape[1]
+    inputs = torch.cat([prefix, g.wte(tokens[:, :T - 1]).to(prefix.dtype)], dim=1)  # (B, E+T-1, D)
+    hidden = g(inputs)[:, E - 1:]  # (B, T, D)
+    logits = F.linear(hidden, g.wte.weight)  # (B, T, V)
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1), ignore_index=-100)
+
+
+def make_batches(args):
+    rng = random.Random(args.seed)
+    batches = [[[rng.randrange(EOS) for _ in range(rng.randint(args.min_len, args.max_len))] + [EOS]
+                for _ in range(args.batch)] for _ in range(args.count)]
+    doc = {"what": "caption token ids (caption + EOS) for bench/train_bench.cpp and py_train_baseline.py",
+           "seed": args.seed, "batch": args.batch, "min_len": args.min_len, "max_len": args.max_len,
+           "eos": EOS, "batches": batches}
+    with open(args.out + ".tmp", "w") as f:
+        json.dump(doc, f)
+    os.replace(args.out + ".tmp", args.out)
+    tokens = [sum(len(e) for e in b) for b in batches]
+    print(f"py: {args.out}: {args.count} batches of {args.batch}, {min(tokens)}-{max(tokens)} target tokens each",
+          file=sys.stderr)
+
+
+def peak_rss_mb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
+
+
+def run(args):
+    torch.set_num_threads(args.threads)
+    with open(args.batches) as f:
+        doc = json.load(f)
+    batches = doc["batches"]
+    n = args.warmup + args.steps
+    if len(batches) < n:
+        sys.exit(f"py: {args.batches}: {len(batches)} batches, need --warmup + --steps = {n}")
+    torch.manual_seed(args.seed)
+    model = Captioner()
+    params = model.trainable()
+    opt = torch.optim.Adam(params, lr=args.lr, betas=(0.9, 0.999), eps=1e-8)
+    model.train()
+    dim = model.mapping.mapper.in_features
+    rss_model = peak_rss_mb()
+    print(f"py: torch {torch.__version__}, threads {torch.get_num_threads()}, {sum(p.numel() for p in params):,} "
+          f"trainable of {sum(p.numel() for p in model.parameters()):,} parameters", file=sys.stderr)
+
+    times, phases, losses, n_tokens = [], [], [], []
+    for i in range(n):
+        # Image embeddings: randn from (seed, batch index), the same numbers libtorch draws.
+        embeds = torch.randn(len(batches[i]), dim, generator=torch.Generator().manual_seed(args.seed + 1 + i))
+        t0 = time.perf_counter()
+        tokens, targets, real = collate(batches[i])
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.dtype == "bf16"):
+            loss = caption_loss(model, embeds, tokens, targets)
+        t1 = time.perf_counter()
+        loss.backward()
+        t2 = time.perf_counter()
+        torch.nn.utils.clip_grad_norm_(params, args.grad_clip)
+        opt.step()
+        opt.zero_grad()
+        t3 = time.perf_counter()
+        losses.append(loss.item())
+        if i >= args.warmup:
+            times.append(t3 - t0)
+            phases.append({"forward": t1 - t0, "backward": t2 - t1, "optimizer": t3 - t2})
+            n_tokens.append(real)
+        print(f"py: step {i + 1}/{n}{' (warm-up)' if i < args.warmup else ''}: loss {losses[-1]:.4f}, "
+              f"{(t3 - t0) * 1e3:.0f} ms", file=sys.stderr)
+
+    med = statistics.median(times)
+    rec = {"impl": "python", "dtype": args.dtype, "batch": doc["batch"], "threads": torch.get_num_threads(),
+           "warmup": args.warmup, "steps": args.steps, "median_s": med, "steps_per_s": 1.0 / med,
+           "tokens_per_s": sum(n_tokens) / sum(times), "tokens_per_step": statistics.mean(n_tokens),
+           "initial_loss": losses[0], "losses": losses, "times_s": times,
+           "phases_median_s": {k: statistics.median(p[k] for p in phases) for k in ("forward", "backward", "optimizer")},
+           "peak_rss_mb": peak_rss_mb(), "model_rss_mb": rss_model,
+           "trainable_params": sum(p.numel() for p in params)}
+    print(f"py: {args.dtype}: median {med * 1e3:.0f} ms/step, {rec['steps_per_s']:.3f} steps/s, "
+          f"{rec['tokens_per_s']:.0f} tokens/s, peak RSS {rec['peak_rss_mb']:.0f} MB", file=sys.stderr)
+    print(json.dumps(rec), flush=True)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    mk = sub.add_parser("make-batches", help="write the caption batches both sides train on")
+    mk.add_argument("--out", required=True)
+    mk.add_argument("--count", type=int, default=12, help="number of batches (>= warm-up + timed steps)")
+    mk.add_argument("--batch", type=int, default=64)
+    mk.add_argument("--min-len", type=int, default=8, help="shortest caption, tokens before EOS")
+    mk.add_argument("--max-len", type=int, default=20, help="longest caption, tokens before EOS")
+    mk.add_argument("--seed", type=int, default=0)
+    r = sub.add_parser("run", help="time training steps")
+    r.add_argument("--batches", required=True, help="file from make-batches")
+    r.add_argument("--dtype", choices=("f32", "bf16"), default="f32", help="bf16: autocast forward")
+    r.add_argument("--threads", type=int, default=2)
+    r.add_argument("--warmup", type=int, default=2)
+    r.add_argument("--steps", type=int, default=5)
+    r.add_argument("--seed", type=int, default=0, help="weights and image embeddings")
+    r.add_argument("--lr", type=float, default=3e-3, help="configs/small.json's peak lr")
+    r.add_argument("--grad-clip", type=float, default=1.3)
+    args = ap.parse_args()
+    if args.cmd == "make-batches":
+        if not (1 <= args.min_len <= args.max_len) or args.count < 1 or args.batch < 1:
+            sys.exit("py: make-batches: need 1 <= --min-len <= --max-len, --count >= 1, --batch >= 1")
+        make_batches(args)
+    else:
+        run(args)
+
+
+if __name__ == "__main__":
+    main()
