@@ -126,7 +126,7 @@ int run(int argc, char** argv) {
   video_cmd->add_option("--shard", vflags.shard, "i/N: caption items i, i+N, i+2N, ... (default: RANK/WORLD_SIZE)");
   video_cmd->add_option("--batch-size", video.batch_size, "frames per CLIP forward and captions per generation batch")
       ->capture_default_str();
-  video_cmd->add_option("--decode-threads", video.decoder.threads, "video decoding threads (0 = FFmpeg's choice)")
+  video_cmd->add_option("--decode-threads", video.decoder.threads, "video decoding threads (0 = 1 for -N/--every, half the cores but at least 2 for --scenes)")
       ->capture_default_str();
   add_model_flags(*video_cmd, video_model);
   video_cmd->footer(

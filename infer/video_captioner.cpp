@@ -1,5 +1,6 @@
 #include "infer/video_captioner.h"
 
+#include <ATen/Parallel.h>
 #include <torch/types.h>
 
 #include <algorithm>
@@ -48,6 +49,10 @@ class BoundedQueue {
   bool try_pop(T& item) {
     std::lock_guard<std::mutex> lock(mu_);
     return take(item);
+  }
+  bool closed() {  // no more pushes will come (items may still wait)
+    std::lock_guard<std::mutex> lock(mu_);
+    return closed_;
   }
   void close() {
     std::lock_guard<std::mutex> lock(mu_);
@@ -111,6 +116,20 @@ std::string seconds_text(double s) {
 constexpr size_t kMaxSceneFrames = 64;
 constexpr double kSceneFrameBudgetBytes = 256.0 * 1024 * 1024;
 
+// --decode-threads 0 (the default) is clipcap's choice, measured on 2 cores (bench/README.md):
+// one thread for planned frames (-N, --every: a few seeks, and the model wants the other cores;
+// FFmpeg's own choice, a thread per core, made -N 60 on a 720p video 23% slower), and half the cores
+// but at least 2 for --scenes, which decodes every frame and is bound by that (2 instead of 1:
+// 14% faster).
+VideoDecoderOptions decoder_options(const VideoCaptionOptions& opts) {
+  VideoDecoderOptions d = opts.decoder;
+  if (d.threads == 0) {
+    const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    d.threads = opts.sampling == Sampling::kScenes ? std::max(2, cores / 2) : 1;
+  }
+  return d;
+}
+
 // The decoding thread's work for one video: decode, pick the frames, send them preprocessed.
 class VideoReader {
  public:
@@ -133,7 +152,7 @@ class VideoReader {
         if (video) r.timings_.frames_decoded += video->frames_decoded();
       }
     } account{*this, started, frames_before, blocked_before};
-    VideoDecoder video(path, opts_.decoder);
+    VideoDecoder video(path, decoder_options(opts_));
     account.video = &video;
     index_ = index;
     sample_ = 0;
@@ -532,6 +551,24 @@ class ModelSide {
   std::chrono::steady_clock::time_point started_;
 };
 
+// at::get_num_threads() - 1 (at least 1) for its lifetime, then back. Thread counts are per
+// process in libtorch; the model runs on this (the calling) thread.
+class ModelThreadsWhileDecoding {
+ public:
+  ModelThreadsWhileDecoding() : all_(at::get_num_threads()) {
+    if (all_ > 1) at::set_num_threads(all_ - 1);
+  }
+  ~ModelThreadsWhileDecoding() { restore(); }
+  void restore() {
+    if (all_ > 1 && at::get_num_threads() != all_) at::set_num_threads(all_);
+  }
+  ModelThreadsWhileDecoding(const ModelThreadsWhileDecoding&) = delete;
+  ModelThreadsWhileDecoding& operator=(const ModelThreadsWhileDecoding&) = delete;
+
+ private:
+  int all_;
+};
+
 }  // namespace
 
 void VideoCaptionOptions::validate() const {
@@ -618,8 +655,18 @@ void VideoCaptioner::caption_all(const std::vector<std::string>& paths,
   } join_on_exit{queue, reader_thread};
 
   ModelSide model(captioner_, opts_, paths, on_done, progress, timings_);
-  FrameMessage m;
-  while (queue.pop(m)) model.handle(m);
+  {
+    // While the reader decodes, it keeps a core busy: the model takes one thread fewer. libtorch's
+    // threads wait for each other at every op, so one of them sharing a core with the decoder
+    // slowed the whole model down (2 cores: 2 threads + decoding took 15.3 s for -N 60 on a 720p
+    // video, 1 thread 14.5 s; bench/README.md). Once the reader is done, the rest runs on all.
+    ModelThreadsWhileDecoding fewer_threads;
+    FrameMessage m;
+    while (queue.pop(m)) {
+      if (queue.closed()) fewer_threads.restore();  // the reader is done; frames may still wait
+      model.handle(m);
+    }
+  }
   model.finish();
   timings_.wall = seconds_since(started);
 }

@@ -67,9 +67,11 @@ struct VideoCaptionOptions {
   bool video_caption = false;   // one caption for the whole video, <stem>_video_caption.txt
 
   int batch_size = 16;          // frames per CLIP forward, captions per generation batch
-  int queue_frames = 32;        // decoded, preprocessed frames waiting for the model at most
+  int queue_frames = 128;       // decoded, preprocessed frames waiting for the model at most (~600 KB
+                                // each at 224 px): room enough that the decoder runs to the end
+                                // while the model is behind, instead of idling its core
   DecodeOptions decoding;       // caption decoding (the model's defaults unless flags say otherwise)
-  VideoDecoderOptions decoder;  // libav decoding threads, seeking
+  VideoDecoderOptions decoder;  // libav decoding threads (0: see decoder_options() in the .cpp), seeking
 
   void validate() const;  // Error naming the flag when a value is out of range
 };
