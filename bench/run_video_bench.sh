@@ -21,6 +21,8 @@ bin="$build/bench/video_bench"
 . "$here/common.sh"  # py, stamp, load, note, machine
 THREADS="${THREADS:-2}" TOKENS="${TOKENS:-20}" N="${N:-60}" SCENE_FRAMES="${SCENE_FRAMES:-3}" REPS="${REPS:-1}"
 UPSTREAM_FRAMES="${UPSTREAM_FRAMES:-$N}"
+# clipcap also in these dtypes (the baselines stay f32: upstream's code has no other); "" for none.
+DTYPES_EXTRA="${DTYPES_EXTRA-bf16}"
 cache="$root/.cache/video-bench"
 video="$cache/bench_720p_600s.mp4"
 weights="$cache/py_random_weights.pt"
@@ -45,10 +47,18 @@ common=(--video "$video" --threads "$THREADS" --tokens "$TOKENS" --reps "$REPS")
 note start
 echo "== clipcap uniform -N $N, load $(load)" >&2
 "$bin" "${common[@]}" --mode uniform -N "$N" >> "$raw"
+for d in $DTYPES_EXTRA; do
+  echo "== clipcap uniform -N $N --dtype $d, load $(load)" >&2
+  "$bin" "${common[@]}" --mode uniform -N "$N" --dtype "$d" >> "$raw"
+done
 echo "== python (b) uniform -N $N, load $(load)" >&2
 "$py" "$here/py_video_baseline.py" "${common[@]}" --algo pipeline --mode uniform -N "$N" >> "$raw"
 echo "== clipcap scenes, load $(load)" >&2
 "$bin" "${common[@]}" --mode scenes --scene-frames "$SCENE_FRAMES" >> "$raw"
+for d in $DTYPES_EXTRA; do
+  echo "== clipcap scenes --dtype $d, load $(load)" >&2
+  "$bin" "${common[@]}" --mode scenes --scene-frames "$SCENE_FRAMES" --dtype "$d" >> "$raw"
+done
 echo "== python (b) scenes, load $(load)" >&2
 "$py" "$here/py_video_baseline.py" "${common[@]}" --algo pipeline --mode scenes --scene-frames "$SCENE_FRAMES" >> "$raw"
 echo "== python (a) upstream -N $N ($UPSTREAM_FRAMES frames timed), load $(load)" >&2
@@ -56,7 +66,7 @@ echo "== python (a) upstream -N $N ($UPSTREAM_FRAMES frames timed), load $(load)
   --weights "$weights" --upstream-frames "$UPSTREAM_FRAMES" >> "$raw"
 note end
 
-cmd="THREADS=$THREADS TOKENS=$TOKENS N=$N SCENE_FRAMES=$SCENE_FRAMES UPSTREAM_FRAMES=$UPSTREAM_FRAMES REPS=$REPS bench/run_video_bench.sh $(basename "$build")"
+cmd="DTYPES_EXTRA='$DTYPES_EXTRA' THREADS=$THREADS TOKENS=$TOKENS N=$N SCENE_FRAMES=$SCENE_FRAMES UPSTREAM_FRAMES=$UPSTREAM_FRAMES REPS=$REPS bench/run_video_bench.sh $(basename "$build")"
 cpu="$(machine)"
 "$py" - "$raw" "$here/results/video_$stamp" "$cmd" "$cpu" <<'EOF'
 import json, sys
@@ -64,21 +74,27 @@ raw, out, cmd, cpu = sys.argv[1:5]
 rows = [json.loads(l) for l in open(raw) if l.strip()]
 events = {r["event"]: r for r in rows if "event" in r}
 runs = [r for r in rows if "impl" in r]
-get = lambda impl, algo, mode: next((r for r in runs if r["impl"] == impl and r.get("algo", "pipeline") == algo
-                                     and r["mode"] == mode), None)
+get = lambda impl, algo, mode, dtype="f32": next((r for r in runs if r["impl"] == impl and r.get("algo", "pipeline") == algo
+                                     and r["mode"] == mode and r.get("dtype", "f32") == dtype), None)
+extra_dtypes = sorted({r["dtype"] for r in runs if r["impl"] == "clipcap" and r.get("dtype", "f32") != "f32"})
 lines = [f"Command: `{cmd}`", f"Machine: {cpu}; load average {events['start']['loadavg']} at the start, "
          f"{events['end']['loadavg']} at the end.", "",
-         "| mode | side | frames captioned | wall s | realtime factor | clipcap speed-up |",
-         "|---|---|---:|---:|---:|---:|"]
+         "Speed-up = the side's wall time / clipcap's; the baselines run f32 (upstream's code has no other dtype).", "",
+         "| mode | side | frames captioned | wall s | realtime factor | clipcap f32 speed-up |"
+         + "".join(f" clipcap {d} speed-up |" for d in extra_dtypes),
+         "|---|---|---:|---:|---:|---:|" + "---:|" * len(extra_dtypes)]
 for mode in ("uniform", "scenes"):
     ours = get("clipcap", "pipeline", mode)
-    for label, r in (("clipcap", ours), ("(b) Python pipeline", get("python", "pipeline", mode)),
-                     ("(a) upstream algorithm", get("python", "upstream", mode))):
+    ours_extra = [get("clipcap", "pipeline", mode, d) for d in extra_dtypes]
+    sides = [("clipcap", ours)] + [(f"clipcap `--dtype {d}`", r) for d, r in zip(extra_dtypes, ours_extra)] + [
+        ("(b) Python pipeline", get("python", "pipeline", mode)), ("(a) upstream algorithm", get("python", "upstream", mode))]
+    for label, r in sides:
         if not r:
             continue
         extra = f" ({r['frames_timed']} timed, scaled)" if "frames_timed" in r and r["frames_timed"] < r["frames"] else ""
-        speed = f"{r['median_s'] / ours['median_s']:.1f}x" if ours and r is not ours else "-"
-        lines.append(f"| {mode} | {label} | {r['frames']}{extra} | {r['median_s']:.1f} | {r['rtf']:.1f}x | {speed} |")
+        baseline = r["impl"] == "python"
+        cells = [f"{r['median_s'] / o['median_s']:.1f}x" if baseline and o else "-" for o in [ours] + ours_extra]
+        lines.append(f"| {mode} | {label} | {r['frames']}{extra} | {r['median_s']:.1f} | {r['rtf']:.1f}x | " + " | ".join(cells) + " |")
 text = "\n".join(lines) + "\n"
 print(text)
 open(out + ".md", "w").write(text)
