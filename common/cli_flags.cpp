@@ -14,7 +14,7 @@ void add_decode_flags(CLI::App& app, DecodeOptions& o) {
   const std::string g = "Decoding (defaults: the model's config.json, else these)";
   app.add_option("--max-len", o.max_len, "most tokens per caption (EOS included)")->capture_default_str()->group(g);
   app.add_option("--min-len", o.min_len, "no EOS before this many tokens")->capture_default_str()->group(g);
-  app.add_option("-b,--beam-size", o.beam_size, "beams (1 = greedy or sampling)")->capture_default_str()->group(g);
+  app.add_option("-b,--beam-size,--beam", o.beam_size, "beams (1 = greedy or sampling)")->capture_default_str()->group(g);
   app.add_option("--length-penalty", o.length_penalty, "beam score = sum logprob / length^this")
       ->capture_default_str()
       ->group(g);

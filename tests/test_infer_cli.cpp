@@ -97,7 +97,7 @@ TEST(InferCli, BadModelDirectories) {
 }
 
 TEST(InferCli, LegacyModelRefusesBeamSearch) {
-  auto r = run(q(tool("clipcap-infer")) + " image --model " + q(imported_model()) + " --beam-size 3 " +
+  auto r = run(q(tool("clipcap-infer")) + " image --model " + q(imported_model()) + " --beam 3 " +
                q(legacy_cases()[0].image));
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("legacy"), std::string::npos) << r.err;
