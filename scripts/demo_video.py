@@ -91,14 +91,17 @@ def make(args):
         fail(f"ffmpeg could not make {video}: {e}")
     os.replace(tmp_video, video)
 
+    # Each segment is a whole number of frames: its true length is frames / fps (1.5 s at 25 fps is
+    # 38 frames, 1.52 s), and the known changes must be where the video has them.
+    seconds = frames / args.fps
     segments = []
     for i, im in enumerate(chosen):
-        segments.append({"start_s": i * args.seconds, "end_s": (i + 1) * args.seconds, "image": im["filename"],
+        segments.append({"start_s": round(i * seconds, 6), "end_s": round((i + 1) * seconds, 6), "image": im["filename"],
                          "references": [s["raw"] for s in im["sentences"]]})
-    write_json_atomic(segments_path, {"video": video, "fps": args.fps, "seconds_per_segment": args.seconds,
+    write_json_atomic(segments_path, {"video": video, "fps": args.fps, "seconds_per_segment": seconds,
                                       "size": args.size, "split": args.split, "dataset": args.dataset,
                                       "segments": segments})
-    print(f"demo_video: {video}: {len(segments)} segments of {args.seconds} s ({args.split} split of {args.dataset})")
+    print(f"demo_video: {video}: {len(segments)} segments of {seconds} s ({args.split} split of {args.dataset})")
 
 
 # ---- check -----------------------------------------------------------------------------------

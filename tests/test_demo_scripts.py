@@ -143,24 +143,31 @@ class DemoVideoMakeTest(unittest.TestCase):
                            "sentences": [{"raw": f"colour {i}"}]})
         with open(os.path.join(d, "dataset.json"), "w") as f:
             json.dump({"images": images}, f)
-        out = os.path.join(d, "video")
-        r = run("demo_video.py", "make", "--dataset", os.path.join(d, "dataset.json"), "--images",
-                os.path.join(d, "images"), "--out", out, "--count", "3", "--seconds", "1", "--size", "32", "--fps", "10")
-        self.assertEqual(r.returncode, 0, r.stderr)
-        with open(os.path.join(out, "segments.json")) as f:
-            meta = json.load(f)
-        self.assertEqual([s["image"] for s in meta["segments"]], ["twitter_1.png", "twitter_3.png", "twitter_5.png"])
-        self.assertEqual([(s["start_s"], s["end_s"]) for s in meta["segments"]], [(0, 1), (1, 2), (2, 3)])
-        self.assertEqual(meta["segments"][1]["references"], ["colour 3"])
-        # 10 frames per segment, each frame the colour of its segment's image.
-        raw = subprocess.run(["ffmpeg", "-v", "error", "-i", os.path.join(out, "emoji_demo.mp4"), "-f", "rawvideo",
-                              "-pix_fmt", "rgb24", "-"], capture_output=True, check=True).stdout
-        frame = 32 * 32 * 3
-        self.assertEqual(len(raw), 30 * frame)
-        for k in range(30):
-            centre = raw[k * frame + (16 * 32 + 16) * 3: k * frame + (16 * 32 + 16) * 3 + 3]
-            want = colours[2 * (k // 10) + 1]
-            self.assertTrue(all(abs(a - b) <= 12 for a, b in zip(centre, want)), (k, tuple(centre), want))
+        # 1 s at 10 fps is 10 frames; 1.25 s cannot be: 12 frames, and the segments say 1.2 s, where
+        # the video really changes (the demo's 1.5 s at 25 fps is 38 frames, 1.52 s).
+        for seconds, per_segment in (("1", 10), ("1.25", 12)):
+            with self.subTest(seconds=seconds):
+                out = os.path.join(d, "video" + seconds)
+                r = run("demo_video.py", "make", "--dataset", os.path.join(d, "dataset.json"), "--images",
+                        os.path.join(d, "images"), "--out", out, "--count", "3", "--seconds", seconds, "--size", "32",
+                        "--fps", "10")
+                self.assertEqual(r.returncode, 0, r.stderr)
+                with open(os.path.join(out, "segments.json")) as f:
+                    meta = json.load(f)
+                self.assertEqual([s["image"] for s in meta["segments"]], ["twitter_1.png", "twitter_3.png", "twitter_5.png"])
+                seg = per_segment / 10
+                self.assertEqual([(s["start_s"], s["end_s"]) for s in meta["segments"]],
+                                 [(round(i * seg, 6), round((i + 1) * seg, 6)) for i in range(3)])
+                self.assertEqual(meta["segments"][1]["references"], ["colour 3"])
+                # per_segment frames per segment, each frame the colour of its segment's image.
+                raw = subprocess.run(["ffmpeg", "-v", "error", "-i", os.path.join(out, "emoji_demo.mp4"), "-f",
+                                      "rawvideo", "-pix_fmt", "rgb24", "-"], capture_output=True, check=True).stdout
+                frame = 32 * 32 * 3
+                self.assertEqual(len(raw), 3 * per_segment * frame)
+                for k in range(3 * per_segment):
+                    centre = raw[k * frame + (16 * 32 + 16) * 3: k * frame + (16 * 32 + 16) * 3 + 3]
+                    want = colours[2 * (k // per_segment) + 1]
+                    self.assertTrue(all(abs(a - b) <= 12 for a, b in zip(centre, want)), (k, tuple(centre), want))
 
     def test_too_few_images_is_an_error(self):
         d = tempfile.mkdtemp()
