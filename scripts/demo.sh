@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole of clipcap on a fresh Debian 12 machine, in one command (about 10 minutes the first time
-# on 2 cores, under a minute again): install, build, fetch the emoji data, evaluate the embedded
+# on 2 cores: ~4 min of packages, ~8 min of build; seconds again): install, build, fetch the emoji data, evaluate the embedded
 # default model on the held-out split, caption a video of held-out emoji into subtitles, check them.
 #
 #   scripts/demo.sh
@@ -42,7 +42,7 @@ threads=(--threads "${CLIPCAP_THREADS:-1}")
 beam=(--beam 3)
 
 current=""
-step() { current="$1"; echo; echo "== demo: $1" >&2; }
+step() { current="$1"; echo; echo "== demo [$((SECONDS - t_start)) s]: $1" >&2; }
 trap 'rc=$?; [ $rc -ne 0 ] && echo "demo: FAILED at step: ${current:-start} (exit $rc)" >&2' EXIT
 die() { echo "demo: $*" >&2; exit 1; }
 have_all() { for f in "$@"; do [ -s "$f" ] || return 1; done; }
