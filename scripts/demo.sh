@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The whole of clipcap on a fresh Debian 12 machine, in one command (about 10 minutes the first time
-# on 2 cores: ~4 min of packages, ~8 min of build; seconds again): install, build, fetch the emoji data, evaluate the embedded
-# default model on the held-out split, caption a video of held-out emoji into subtitles, check them.
+# The whole of clipcap on a fresh Debian 12 machine, in one command (about 13 minutes the first time
+# on 2 cores: ~4 min of packages, ~8 min of build, ~1 min of data and demo; seconds again): install,
+# build, fetch the emoji data, evaluate the embedded default model on the held-out split, caption a
+# video of held-out emoji into subtitles, check them.
 #
 #   scripts/demo.sh
 #
