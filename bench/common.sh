@@ -6,4 +6,6 @@ py=/usr/bin/python3  # Debian's, with python3-torch (a pyenv python3 may come fi
 stamp="$(date -u +%Y%m%dT%H%M%SZ)"
 load() { cut -d' ' -f1-3 /proc/loadavg; }
 note() { echo "{\"event\": \"$1\", \"loadavg\": \"$(load)\", \"time\": \"$(date -u +%FT%TZ)\"}" >> "$raw"; }
-machine() { echo "$(lscpu | sed -n 's/^Model name: *//p' | head -1), $(getconf _NPROCESSORS_ONLN) cores"; }
+machine() { echo "$(lscpu | sed -n 's/^Model name: *//p' | head -1), $(getconf _NPROCESSORS_ONLN) cores, $(blas)"; }
+# The OpenBLAS kernels both sides run (OPENBLAS_CORETYPE, where the machine sets it, applies to both).
+blas() { echo "OpenBLAS kernels: $(OPENBLAS_VERBOSE=2 "$py" -c 'import torch; torch.ones(2, 2) @ torch.ones(2, 2)' 2>&1 | sed -n 's/^Core: //p' | head -1)"; }

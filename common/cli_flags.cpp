@@ -1,6 +1,10 @@
 #include "common/cli_flags.h"
 
+#include <torch/version.h>
+
 #include <iostream>
+
+#include "common/blas_kernels.h"
 
 namespace clipcap {
 
@@ -58,6 +62,15 @@ DecodeOptions given_decode_flags(const CLI::App& app, const DecodeOptions& f, De
 }
 
 std::optional<int> parse_flags(CLI::App& app, int argc, char** argv) {
+  // What a bug report needs: the version, the libtorch, the matrix kernels (common/blas_kernels.h).
+  app.set_version_flag(
+      "--version",
+      [&app] {
+        const std::string blas = blas_kernels();
+        return app.get_name() + " " + CLIPCAP_VERSION + " (libtorch " + TORCH_VERSION +
+               (blas.empty() ? "" : ", " + blas + " kernels") + ")";
+      },
+      "print the version, libtorch's and the BLAS kernels in use, and exit");
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

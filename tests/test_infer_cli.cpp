@@ -128,6 +128,17 @@ TEST(InferCli, ImportErrorsNameTheFile) {
   EXPECT_TRUE(fs::exists(out + "/model.safetensors"));
 }
 
+// --version names the program, the version and the BLAS kernels: what a bug or speed report needs.
+TEST(Cli, EveryExecutableSaysItsVersionAndBlasKernels) {
+  for (const std::string name : {"clipcap-data", "clipcap-train", "clipcap-eval", "clipcap-infer"}) {
+    auto r = run(q(tool(name)) + " --version");
+    EXPECT_EQ(r.exit_code, 0) << name << ": " << r.err;
+    EXPECT_EQ(r.out.rfind(name + " " + CLIPCAP_VERSION + " (libtorch ", 0), 0u) << r.out;
+    // scripts/setup.sh installs OpenBLAS (the reference BLAS is ~60x slower): it must be the one in use.
+    EXPECT_NE(r.out.find("OpenBLAS "), std::string::npos) << r.out;
+  }
+}
+
 TEST(InferCli, HelpShowsDefaultsAndUsageErrorsExitTwo) {
   auto r = run(q(tool("clipcap-infer")) + " image --help");
   EXPECT_EQ(r.exit_code, 0);
