@@ -33,6 +33,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/vit_b32.h"
 #include "common/cli_main.h"
 #include "common/error.h"
 #include "common/runtime.h"
@@ -98,14 +99,8 @@ class IdsOnlyTokenizer : public clipcap::Tokenizer {
 clipcap::Captioner make_captioner(torch::ScalarType dtype, uint64_t seed) {
   torch::manual_seed(seed);
   clipcap::CaptionerConfig cfg;
-  clipcap::CLIPVisionConfig& vc = cfg.clip.vision;
-  vc.hidden_size = 768;
-  vc.intermediate_size = 3072;
-  vc.num_attention_heads = 12;
-  vc.num_hidden_layers = 12;
-  vc.hidden_act = "quick_gelu";
-  vc.image_size = 224;
-  vc.patch_size = 32;
+  cfg.clip.vision = clipcap::bench::vit_b32_vision();
+  const clipcap::CLIPVisionConfig& vc = cfg.clip.vision;
   cfg.clip.projection_dim = 512;  // not used: the prefix input is pooler_output
   cfg.gpt2 = clipcap::GPT2Config{};  // the defaults are GPT-2 small
   cfg.mapping.input_size = vc.hidden_size;

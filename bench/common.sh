@@ -1,7 +1,8 @@
 # Shared by bench/run_*_bench.sh (sourced): the Python that has torch, and the lines every result
 # file carries so a ratio can be judged by the load it was measured under.
 #   note EVENT      appends {"event", "loadavg", "time"} to the file named by $raw
-#   machine         "CPU model, N cores"
+#   machine         "CPU model, N cores, OpenBLAS kernels: X"
+export BENCH_DIR="$here"  # bench_report.py, for the reports' Python
 py=/usr/bin/python3  # Debian's, with python3-torch (a pyenv python3 may come first on PATH)
 stamp="$(date -u +%Y%m%dT%H%M%SZ)"
 load() { cut -d' ' -f1-3 /proc/loadavg; }

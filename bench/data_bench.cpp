@@ -27,6 +27,7 @@
 #include <iostream>
 #include <string>
 
+#include "bench/vit_b32.h"
 #include "common/atomic_file.h"
 #include "common/cli_flags.h"
 #include "common/cli_main.h"
@@ -51,14 +52,7 @@ clipcap::CLIPConfig vit_b32() {
   clipcap::CLIPConfig cfg;
   cfg.vision_only = true;  // the dataset build loads only the vision tower
   cfg.projection_dim = 512;
-  auto& v = cfg.vision;
-  v.hidden_size = 768;
-  v.intermediate_size = 3072;
-  v.num_attention_heads = 12;
-  v.num_hidden_layers = 12;
-  v.hidden_act = "quick_gelu";
-  v.image_size = 224;
-  v.patch_size = 32;
+  cfg.vision = clipcap::bench::vit_b32_vision();
   return cfg;
 }
 

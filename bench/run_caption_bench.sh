@@ -45,9 +45,11 @@ cmd="THREADS=$THREADS REPS=$REPS UPSTREAM_REPS=$UPSTREAM_REPS TOKENS=$TOKENS WAR
 cpu="$(machine)"
 "$py" - "$raw" "$here/results/caption_$stamp" "$cmd" "$cpu" "$(uname -r)" <<'EOF'
 import json, sys
+import os
+sys.path.insert(0, os.environ["BENCH_DIR"])
+from bench_report import read_raw, write_report
 raw, out, cmd, cpu, kernel = sys.argv[1:6]
-rows = [json.loads(l) for l in open(raw) if l.strip()]
-events = {r["event"]: r for r in rows if "event" in r}
+rows, events = read_raw(raw)
 runs = [r for r in rows if "impl" in r]
 get = lambda impl, algo, dt, b: next((r for r in runs if (r["impl"], r["algo"], r["dtype"], r["batch"]) == (impl, algo, dt, b)), None)
 ms = lambda r: f"{r['median_s'] * 1e3:,.0f}" if r else "-"
@@ -80,13 +82,5 @@ L += ["", f"Upstream's algorithm (b) on {ub} images (one at a time, no KV cache,
 for name, u in (("Python (upstream's code path)", pu), ("C++ (same algorithm on clipcap modules)", cu)):
     L.append(f"| {name} | {ms(u)} | {ips(u)} | {ratio(u, get('cpp', 'cached', 'f32', ub))} | "
              f"{ratio(u, get('cpp', 'cached', 'bf16', ub))} |")
-L += ["", f"Load average (1/5/15 min) at start: {events.get('start', {}).get('loadavg', '?')}, "
-      f"at end: {events.get('end', {}).get('loadavg', '?')}; {events.get('start', {}).get('time', '?')} to "
-      f"{events.get('end', {}).get('time', '?')}.", f"Machine: {cpu}, Linux {kernel}.", f"Command: `{cmd}`"]
-md = "\n".join(L) + "\n"
-open(out + ".md", "w").write(md)
-json.dump({"command": cmd, "machine": cpu, "kernel": kernel, "events": events, "runs": runs},
-          open(out + ".json", "w"), indent=1)
-print(md)
-print(f"written: {out}.md, {out}.json", file=sys.stderr)
+write_report(out, L, cmd, cpu, kernel, events, runs=runs)
 EOF

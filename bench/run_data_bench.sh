@@ -60,9 +60,11 @@ cmd="THREADS=$THREADS REPS=$REPS BATCH=$BATCH COUNT=$COUNT DTYPES=\"$DTYPES\" be
 cpu="$(machine)"
 "$py" - "$raw" "$here/results/data_$stamp" "$cmd" "$cpu" "$(uname -r)" <<'EOF'
 import json, statistics, sys
+import os
+sys.path.insert(0, os.environ["BENCH_DIR"])
+from bench_report import read_raw, write_report
 raw, out, cmd, cpu, kernel = sys.argv[1:6]
-rows = [json.loads(l) for l in open(raw) if l.strip()]
-events = {r["event"]: r for r in rows if "event" in r}
+rows, events = read_raw(raw)
 runs = [r for r in rows if "impl" in r and not r.get("phases")]
 phases = [r for r in rows if r.get("phases")]
 def med(match, dt):
@@ -99,13 +101,5 @@ if phases:
             pd, pf = p["decode_ms_per_image_1_thread"], p["forward_ms_per_image"]
             L.append(f"| {dt} | {c['decode_ms_per_image_1_thread']:.1f} | {pd:.1f} | {c['forward_ms_per_image']:.1f} | "
                      f"{pf:.1f} | {100 * pd / (pd + pf):.0f}% | {(pd + pf) / pf:.2f}x |")
-L += ["", f"Load average (1/5/15 min) at start: {events.get('start', {}).get('loadavg', '?')}, "
-      f"at end: {events.get('end', {}).get('loadavg', '?')}; {events.get('start', {}).get('time', '?')} to "
-      f"{events.get('end', {}).get('time', '?')}.", f"Machine: {cpu}, Linux {kernel}.", f"Command: `{cmd}`"]
-md = "\n".join(L) + "\n"
-open(out + ".md", "w").write(md)
-json.dump({"command": cmd, "machine": cpu, "kernel": kernel, "events": events, "runs": runs, "phases": phases},
-          open(out + ".json", "w"), indent=1)
-print(md)
-print(f"written: {out}.md, {out}.json", file=sys.stderr)
+write_report(out, L, cmd, cpu, kernel, events, runs=runs, phases=phases)
 EOF

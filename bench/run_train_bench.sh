@@ -55,9 +55,11 @@ cmd="THREADS=$THREADS WARMUP=$WARMUP STEPS=$STEPS DTYPES=\"$DTYPES\" BATCH=$BATC
 cpu="$(machine)"
 "$py" - "$raw" "$here/results/train_$stamp" "$cmd" "$cpu" "$(uname -r)" <<'EOF'
 import json, sys
+import os
+sys.path.insert(0, os.environ["BENCH_DIR"])
+from bench_report import read_raw, write_report
 raw, out, cmd, cpu, kernel = sys.argv[1:6]
-rows = [json.loads(l) for l in open(raw) if l.strip()]
-events = {r["event"]: r for r in rows if "event" in r}
+rows, events = read_raw(raw)
 runs = [r for r in rows if "impl" in r]
 get = lambda impl, dt: next((r for r in runs if (r["impl"], r["dtype"]) == (impl, dt)), None)
 f = lambda r, k, fmt: format(r[k], fmt) if r else "-"
@@ -86,13 +88,5 @@ for dt in dtypes:
     c, p, q = get("cpp", dt), get("python", dt), get("cpp-plain", dt)
     L.append(f"| {dt} | {ph(c)} | {ph(q)} | {ph(p)} | {rss(c)} | {rss(q)} | {rss(p)} | {f(c, 'initial_loss', '.3f')} | "
              f"{f(p, 'initial_loss', '.3f')} |")
-L += ["", f"Load average (1/5/15 min) at start: {events.get('start', {}).get('loadavg', '?')}, "
-      f"at end: {events.get('end', {}).get('loadavg', '?')}; {events.get('start', {}).get('time', '?')} to "
-      f"{events.get('end', {}).get('time', '?')}.", f"Machine: {cpu}, Linux {kernel}.", f"Command: `{cmd}`"]
-md = "\n".join(L) + "\n"
-open(out + ".md", "w").write(md)
-json.dump({"command": cmd, "machine": cpu, "kernel": kernel, "events": events, "runs": runs},
-          open(out + ".json", "w"), indent=1)
-print(md)
-print(f"written: {out}.md, {out}.json", file=sys.stderr)
+write_report(out, L, cmd, cpu, kernel, events, runs=runs)
 EOF

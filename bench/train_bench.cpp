@@ -38,6 +38,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/vit_b32.h"
 #include "common/cli_main.h"
 #include "common/error.h"
 #include "common/json_util.h"
@@ -72,14 +73,8 @@ struct BenchOptions {
 clipcap::Captioner make_captioner(const clipcap::TrainConfig& cfg, const std::string& tokenizer_dir, uint64_t seed) {
   torch::manual_seed(seed);
   clipcap::CaptionerConfig cc;
-  clipcap::CLIPVisionConfig& vc = cc.clip.vision;
-  vc.hidden_size = 768;  // ViT-B/32 pooler_output width: the mapping's input
-  vc.intermediate_size = 3072;
-  vc.num_attention_heads = 12;
-  vc.num_hidden_layers = 1;
-  vc.hidden_act = "quick_gelu";
-  vc.image_size = 224;
-  vc.patch_size = 32;
+  cc.clip.vision = clipcap::bench::vit_b32_vision(1);  // its pooler_output width is the mapping's input
+  const clipcap::CLIPVisionConfig& vc = cc.clip.vision;
   cc.gpt2 = clipcap::GPT2Config{};  // the defaults are GPT-2 small, pdrop 0.1
   cc.mapping = clipcap::mapping_config(cfg);
   cc.mapping.input_size = vc.hidden_size;
