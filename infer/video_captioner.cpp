@@ -577,6 +577,8 @@ void VideoCaptionOptions::validate() const {
   if (scene_frames < 1) throw Error("--scene-frames must be >= 1, got " + std::to_string(scene_frames));
   if (batch_size < 1) throw Error("--batch-size must be >= 1, got " + std::to_string(batch_size));
   if (queue_frames < 1) throw Error("the frame queue must hold at least one frame");
+  if (decoder.threads < 0)
+    throw Error("--decode-threads must be >= 0 (0 = chosen by the sampling), got " + std::to_string(decoder.threads));
   if (!write_srt && !write_vtt && !write_json && !video_caption)
     throw Error("--formats: nothing to write (give at least one of srt, vtt, json)");
   scenes.validate();

@@ -118,6 +118,9 @@ TEST(VideoCaptioner, OptionsAreCheckedUpFront) {
   o = VideoCaptionOptions{};
   o.write_srt = o.write_vtt = o.write_json = false;
   test::expect_error([&] { o.validate(); }, {"--formats"});
+  o = VideoCaptionOptions{};
+  o.decoder.threads = -1;
+  test::expect_error([&] { o.validate(); }, {"--decode-threads", ">= 0"});
 }
 
 }  // namespace
