@@ -73,7 +73,7 @@ clipcap::Captioner make_captioner(torch::ScalarType dtype, uint64_t seed) {
 int run(int argc, char** argv) {
   CLI::App app{"clipcap video captioning speed (realtime factor)", "video_bench"};
   std::string video, mode = "uniform", dtype = "f32", out_dir;
-  int num_frames = 60, tokens = 20, threads = 2, reps = 1, batch = 16, scene_frames = 3, decode_threads = 0;
+  int num_frames = 60, tokens = 20, threads = 2, reps = 1, batch = 16, scene_frames = 3, decode_threads = 0, readers = 2;
   uint64_t seed = 0;
   bool decode_only = false, model_only = false;
   int64_t model_only_frames = 108, model_only_captions = 36;
@@ -83,7 +83,8 @@ int run(int argc, char** argv) {
   app.add_option("--scene-frames", scene_frames, "scenes: frames per scene")->capture_default_str();
   app.add_option("--tokens", tokens, "tokens per caption (EOS banned until then)")->capture_default_str();
   app.add_option("--threads", threads, "libtorch intra-op threads")->capture_default_str();
-  app.add_option("--decode-threads", decode_threads, "libav decoding threads (0 = FFmpeg's choice)")->capture_default_str();
+  app.add_option("--decode-threads", decode_threads, "libav decoding threads (0 = clipcap's choice per sampling)")->capture_default_str();
+  app.add_option("--readers", readers, "uniform: decoders per video (VideoCaptionOptions::planned_readers)")->capture_default_str();
   app.add_option("--batch-size", batch, "frames per CLIP forward / captions per generation batch")->capture_default_str();
   app.add_option("--dtype", dtype, "f32 | bf16")->capture_default_str();
   app.add_option("--reps", reps, "timed runs (the median is reported)")->capture_default_str();
@@ -115,6 +116,7 @@ int run(int argc, char** argv) {
   opts.batch_size = batch;
   opts.decoding.max_len = opts.decoding.min_len = tokens;
   opts.decoder.threads = decode_threads;
+  opts.planned_readers = readers;
   const double duration = clipcap::VideoDecoder(video).info().duration_s;
 
   if (model_only) {  // where the time goes: the same number of frames and captions, random pixels
@@ -180,7 +182,7 @@ int run(int argc, char** argv) {
                         {"frames", last.frames},    {"cues", last.cues.size()}, {"median_s", median},
                         {"times_s", times},         {"rtf", duration / median}, {"model_build_s", model_s},
                         {"num_frames", num_frames}, {"scene_frames", scene_frames},
-                        {"decode_threads", decode_threads}};
+                        {"decode_threads", decode_threads}, {"readers", readers}};
   const auto& t = vc.timings();
   rec["timings_s"] = {{"wall", t.wall},
                       {"reader_decode", t.reader_decode},

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <deque>
 #include <filesystem>
+#include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -18,6 +19,7 @@
 #include "common/error.h"
 #include "common/progress.h"
 #include "infer/caption_json_writer.h"
+#include "infer/frame_prefetcher.h"
 #include "infer/frame_sampler.h"
 #include "infer/srt_writer.h"
 #include "infer/vtt_writer.h"
@@ -175,15 +177,42 @@ class VideoReader {
 
  private:
   // Uniform / every: the frame times are known up front; seek to each.
+  // Frames far apart are each decoded from their own keyframe: then a second reader (its own
+  // decoder and thread) takes every other one, and the decoding work splits in two.
   bool read_planned(VideoDecoder& video, double duration) {
     const auto segments = opts_.sampling == Sampling::kUniform ? uniform_segments(duration, opts_.num_frames)
                                                                : every_segments(duration, opts_.every_s);
+    // Called when the stream ended before t; the first frame was found (j == 0 is checked below).
+    auto check = [duration](const VideoDecoder& v, double t) {
+      if (!v.has_frame()) truncated_at(v, t, duration);  // a seek past the data: no frame at all
+      check_not_truncated(v, t, duration);
+    };
+    std::unique_ptr<FramePrefetcher> second;
+    if (opts_.planned_readers > 1 && segments.size() >= 4 &&
+        duration / static_cast<double>(segments.size()) >= opts_.decoder.seek_min_gap_s) {
+      std::vector<double> odd;
+      for (size_t j = 1; j < segments.size(); j += 2) odd.push_back(segments[j].frame_times[0]);
+      second = std::make_unique<FramePrefetcher>(video.info().path, decoder_options(opts_), std::move(odd), check);
+    }
+    struct CountSecond {  // its decoded frames join the reader's count, however this returns
+      VideoReader& r;
+      const std::unique_ptr<FramePrefetcher>& p;
+      ~CountSecond() {
+        if (p) r.timings_.frames_decoded += p->frames_decoded();
+      }
+    } count_second{*this, second};
     for (size_t j = 0; j < segments.size(); ++j) {
-      const double t = segments[j].frame_times[0];
-      const bool found = video.advance_to(t);
-      if (!video.has_frame()) throw Error(video.info().path + ": no decodable video frames");
-      if (!found) check_not_truncated(video, t, duration);
-      if (!send(video.frame(), static_cast<int64_t>(j)) || !send_segment(segments[j])) return false;
+      VideoFrame frame;
+      if (second && j % 2 == 1) {
+        frame = second->next();
+      } else {
+        const double t = segments[j].frame_times[0];
+        const bool found = video.advance_to(t);
+        if (!video.has_frame() && j == 0) throw Error(video.info().path + ": no decodable video frames");
+        if (!found || !video.has_frame()) check(video, t);
+        frame = video.frame();
+      }
+      if (!send(frame, static_cast<int64_t>(j)) || !send_segment(segments[j])) return false;
     }
     return true;
   }
@@ -273,6 +302,12 @@ class VideoReader {
     const double end = video.pts_s() + video.frame_duration_s();
     const double tolerance = std::max(1e-3, 0.5 * video.frame_duration_s());
     if (t > end + tolerance) truncated(video, end, duration);
+  }
+
+  [[noreturn]] static void truncated_at(const VideoDecoder& video, double t, double duration) {
+    std::string why = video.read_error().empty() ? "" : " (" + video.read_error() + ")";
+    throw Error(video.info().path + ": truncated or damaged: no video frame at " + seconds_text(t) +
+                ", the container says " + seconds_text(duration) + why);
   }
 
   [[noreturn]] static void truncated(const VideoDecoder& video, double frames_end, double duration) {
@@ -577,6 +612,8 @@ void VideoCaptionOptions::validate() const {
   if (scene_frames < 1) throw Error("--scene-frames must be >= 1, got " + std::to_string(scene_frames));
   if (batch_size < 1) throw Error("--batch-size must be >= 1, got " + std::to_string(batch_size));
   if (queue_frames < 1) throw Error("the frame queue must hold at least one frame");
+  if (planned_readers < 1 || planned_readers > 2)
+    throw Error("planned_readers must be 1 or 2, got " + std::to_string(planned_readers));
   if (decoder.threads < 0)
     throw Error("--decode-threads must be >= 0 (0 = chosen by the sampling), got " + std::to_string(decoder.threads));
   if (!write_srt && !write_vtt && !write_json && !video_caption)

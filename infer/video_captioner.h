@@ -72,6 +72,7 @@ struct VideoCaptionOptions {
                                 // while the model is behind, instead of idling its core
   DecodeOptions decoding;       // caption decoding (the model's defaults unless flags say otherwise)
   VideoDecoderOptions decoder;  // libav decoding threads (0: see decoder_options() in the .cpp), seeking
+  int planned_readers = 2;      // -N/--every with frames >= seek_min_gap_s apart: decoders per video (1-2)
 
   void validate() const;  // Error naming the flag when a value is out of range
 };

@@ -93,6 +93,45 @@ TEST(VideoCaptioner, BatchKeepsOrderAndGoesOnAfterBadVideos) {
   EXPECT_FALSE(j.contains("segments"));
 }
 
+// Frames >= 3 s apart are decoded by two readers (every other one on a second decoder): the result
+// must be the one reader's, cue for cue, and a damaged file must still be an error naming it.
+TEST(VideoCaptioner, TwoReadersGiveTheOneReadersResult) {
+  const std::string path = test::generated_video(
+      "captioner-long.mp4", "-f lavfi -i testsrc=s=96x64:r=10:d=24 -c:v libx264 -g 20 -bf 2 -movflags +faststart");
+  auto caption = [&](int readers, const std::string& video) {
+    auto opts = small_options(test::temp_dir("captioner-readers"));
+    opts.num_frames = 6;  // 4 s apart
+    opts.planned_readers = readers;
+    VideoCaptioner vc(tiny_captioner(), opts);
+    VideoResult r = vc.caption(video);
+    return std::make_pair(r, vc.timings().frames_decoded);
+  };
+  const auto [one, decoded_one] = caption(1, path);
+  const auto [two, decoded_two] = caption(2, path);
+  ASSERT_TRUE(one.ok) << one.error;
+  ASSERT_TRUE(two.ok) << two.error;
+  EXPECT_EQ(two.frames, 6);
+  ASSERT_EQ(one.cues.size(), two.cues.size());
+  for (size_t i = 0; i < one.cues.size(); ++i) {
+    EXPECT_EQ(two.cues[i].text, one.cues[i].text) << i;
+    EXPECT_EQ(two.cues[i].start_s, one.cues[i].start_s) << i;
+    EXPECT_EQ(two.cues[i].end_s, one.cues[i].end_s) << i;
+    EXPECT_EQ(two.cues[i].frame_s, one.cues[i].frame_s) << i;
+  }
+  // Both readers' frames are counted, and splitting the times does not add decoding work.
+  EXPECT_GT(decoded_two, 0);
+  EXPECT_LE(decoded_two, decoded_one + 2);
+
+  const std::string half = test::temp_dir("captioner-readers") + "/half.mp4";
+  const std::string bytes = read_file(path);
+  write_file_atomic(half, bytes.substr(0, bytes.size() * 6 / 10));
+  const auto [bad, ignored] = caption(2, half);
+  EXPECT_FALSE(bad.ok);
+  EXPECT_NE(bad.error.find(half + ": "), std::string::npos) << bad.error;
+  EXPECT_NE(bad.error.find("truncated"), std::string::npos) << bad.error;
+  EXPECT_EQ(caption(1, half).first.error, bad.error);  // whichever reader met the end
+}
+
 TEST(VideoCaptioner, MoreSamplesThanFramesEmbedsEachFrameOnce) {
   const std::string path = test::generated_video("captioner-short.mp4", "-f lavfi -i testsrc=s=64x48:r=5:d=1 -c:v libx264");
   auto opts = small_options(test::temp_dir("captioner-short"));
