@@ -7,6 +7,7 @@
 #include "common/json_util.h"
 #include "model/activations.h"
 #include "model/attention_masks.h"
+#include "model/inference_linear.h"
 #include "model/load_weights.h"
 
 namespace clipcap {
@@ -157,14 +158,14 @@ CLIPAttentionImpl::CLIPAttentionImpl(const CLIPEncoderConfig& cfg)
 torch::Tensor CLIPAttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& mask) {
   const int64_t B = x.size(0), T = x.size(1), D = x.size(2);
   auto heads = [&](const torch::Tensor& t) { return t.view({B, T, num_heads, head_dim}).transpose(1, 2); };
-  torch::Tensor q = heads(q_proj(x) * std::pow(static_cast<double>(head_dim), -0.5));  // (B, H, T, hd)
-  torch::Tensor k = heads(k_proj(x));                                                   // (B, H, T, hd)
-  torch::Tensor v = heads(v_proj(x));                                                   // (B, H, T, hd)
+  torch::Tensor q = heads(inference_linear(q_proj, x) * std::pow(static_cast<double>(head_dim), -0.5));  // (B, H, T, hd)
+  torch::Tensor k = heads(inference_linear(k_proj, x));                                               // (B, H, T, hd)
+  torch::Tensor v = heads(inference_linear(v_proj, x));                                               // (B, H, T, hd)
   torch::Tensor w = torch::matmul(q, k.transpose(-1, -2));                              // (B, H, T, T)
   if (mask.defined()) w.add_(mask);
   w = w.scalar_type() == torch::kFloat ? torch::softmax(w, -1) : torch::softmax(w, -1, torch::kFloat).to(w.scalar_type());
   torch::Tensor o = torch::matmul(w, v).transpose(1, 2).reshape({B, T, D});             // (B, T, D)
-  return out_proj(o);
+  return inference_linear(out_proj, o);
 }
 
 CLIPMLPImpl::CLIPMLPImpl(const CLIPEncoderConfig& cfg) {
@@ -173,7 +174,9 @@ CLIPMLPImpl::CLIPMLPImpl(const CLIPEncoderConfig& cfg) {
   act = activation_by_name(cfg.hidden_act, cfg.source + ": hidden_act");
 }
 
-torch::Tensor CLIPMLPImpl::forward(const torch::Tensor& x) { return fc2(act(fc1(x))); }
+torch::Tensor CLIPMLPImpl::forward(const torch::Tensor& x) {
+  return inference_linear(fc2, act(inference_linear(fc1, x)));
+}
 
 CLIPEncoderLayerImpl::CLIPEncoderLayerImpl(const CLIPEncoderConfig& cfg) {
   self_attn = register_module("self_attn", CLIPAttention(cfg));
