@@ -6,6 +6,14 @@
 
 namespace clipcap {
 
+VideoFrame frame_at(VideoDecoder& video, double t, bool first, const EndCheck& check) {
+  const bool found = video.advance_to(t);
+  if (!video.has_frame() && first) throw Error(video.info().path + ": no decodable video frames");
+  if (!found || !video.has_frame()) check(video, t);
+  if (!video.has_frame()) throw Error(video.info().path + ": no decodable video frames");
+  return video.frame();
+}
+
 FramePrefetcher::FramePrefetcher(std::string path, VideoDecoderOptions opts, std::vector<double> times,
                                  EndCheck check, size_t ahead)
     : path_(std::move(path)),
@@ -28,10 +36,7 @@ void FramePrefetcher::run() {
   try {
     VideoDecoder video(path_, opts_);
     for (double t : times_) {
-      const bool found = video.advance_to(t);
-      if (!found || !video.has_frame()) check_(video, t);
-      if (!video.has_frame()) throw Error(path_ + ": no decodable video frames");
-      VideoFrame frame = video.frame();
+      VideoFrame frame = frame_at(video, t, /*first=*/false, check_);
       std::unique_lock<std::mutex> lock(mu_);
       decoded_ = video.frames_decoded();
       changed_.wait(lock, [&] { return stop_ || ready_.size() < ahead_; });

@@ -22,11 +22,16 @@
 
 namespace clipcap {
 
+// check(decoder, t): called when the stream ended before t (the last frame is current, or none
+// after a seek past the data); throws when that means a damaged file.
+using EndCheck = std::function<void(const VideoDecoder&, double)>;
+
+// The frame at t (the first with pts >= t): what each reader does per planned time. first: t is
+// the video's first planned time, where no frame at all means an undecodable video.
+VideoFrame frame_at(VideoDecoder& video, double t, bool first, const EndCheck& check);
+
 class FramePrefetcher {
  public:
-  // check(decoder, t): called when the stream ended before t (the last frame is current, or none
-  // after a seek past the data); throws when that means a damaged file.
-  using EndCheck = std::function<void(const VideoDecoder&, double)>;
 
   FramePrefetcher(std::string path, VideoDecoderOptions opts, std::vector<double> times, EndCheck check,
                   size_t ahead = 4);

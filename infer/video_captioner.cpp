@@ -182,8 +182,8 @@ class VideoReader {
   bool read_planned(VideoDecoder& video, double duration) {
     const auto segments = opts_.sampling == Sampling::kUniform ? uniform_segments(duration, opts_.num_frames)
                                                                : every_segments(duration, opts_.every_s);
-    // Called when the stream ended before t; the first frame was found (j == 0 is checked below).
-    auto check = [duration](const VideoDecoder& v, double t) {
+    // Called when the stream ended before t (frame_at handles a video without any frame).
+    const EndCheck check = [duration](const VideoDecoder& v, double t) {
       if (!v.has_frame()) truncated_at(v, t, duration);  // a seek past the data: no frame at all
       check_not_truncated(v, t, duration);
     };
@@ -202,16 +202,8 @@ class VideoReader {
       }
     } count_second{*this, second};
     for (size_t j = 0; j < segments.size(); ++j) {
-      VideoFrame frame;
-      if (second && j % 2 == 1) {
-        frame = second->next();
-      } else {
-        const double t = segments[j].frame_times[0];
-        const bool found = video.advance_to(t);
-        if (!video.has_frame() && j == 0) throw Error(video.info().path + ": no decodable video frames");
-        if (!found || !video.has_frame()) check(video, t);
-        frame = video.frame();
-      }
+      const VideoFrame frame = second && j % 2 == 1 ? second->next()
+                                                    : frame_at(video, segments[j].frame_times[0], j == 0, check);
       if (!send(frame, static_cast<int64_t>(j)) || !send_segment(segments[j])) return false;
     }
     return true;
@@ -305,13 +297,16 @@ class VideoReader {
   }
 
   [[noreturn]] static void truncated_at(const VideoDecoder& video, double t, double duration) {
-    std::string why = video.read_error().empty() ? "" : " (" + video.read_error() + ")";
     throw Error(video.info().path + ": truncated or damaged: no video frame at " + seconds_text(t) +
-                ", the container says " + seconds_text(duration) + why);
+                ", the container says " + seconds_text(duration) + read_error_suffix(video));
+  }
+
+  static std::string read_error_suffix(const VideoDecoder& video) {
+    return video.read_error().empty() ? "" : " (" + video.read_error() + ")";
   }
 
   [[noreturn]] static void truncated(const VideoDecoder& video, double frames_end, double duration) {
-    std::string why = video.read_error().empty() ? "" : " (" + video.read_error() + ")";
+    const std::string why = read_error_suffix(video);
     throw Error(video.info().path + ": truncated or damaged: video frames end at " + seconds_text(frames_end) +
                 ", the container says " + seconds_text(duration) + why);
   }
