@@ -367,6 +367,13 @@ TEST(TrainCli, TrainsWithFlagsAndTheModelCaptionsImagesWithClipcapInfer) {
                  "/r4 --dtype f16");
   EXPECT_EQ(f16.exit_code, 1);
   EXPECT_NE(f16.err.find("--dtype f16"), std::string::npos) << f16.err;
+  EXPECT_FALSE(fs::exists(dir + "/r4"));
+  // A resumed run keeps its own autocast: --dtype there is refused, and the run is left as it was.
+  const std::string before = clipcap::read_file(run_dir + "/metrics.jsonl");
+  auto resume_dtype = run(tool("clipcap-train") + " --resume " + run_dir + " --dtype bf16");
+  EXPECT_EQ(resume_dtype.exit_code, 1);
+  EXPECT_NE(resume_dtype.err.find("drop --dtype"), std::string::npos) << resume_dtype.err;
+  EXPECT_EQ(clipcap::read_file(run_dir + "/metrics.jsonl"), before);
 }
 
 TEST(TrainCli, StopAfterStepsExits130AndResumeFinishes) {
