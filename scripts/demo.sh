@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The whole of clipcap on a fresh Debian 12 machine, in one command (about 13 minutes the first time
-# on 2 cores: ~4 min of packages, ~8 min of build, ~1 min of data and demo; seconds again): install,
+# The whole of clipcap on a fresh Debian 12 machine, in one command (11.5 minutes the first time on
+# 2 cores, measured: ~11 min of packages and build, under a minute of data and demo; seconds again): install,
 # build, fetch the emoji data, evaluate the embedded default model on the held-out split, caption a
 # video of held-out emoji into subtitles, check them.
 #
