@@ -5,6 +5,7 @@
 
 #include <thread>
 
+#include "common/allocator.h"
 #include "common/error.h"
 
 namespace clipcap {
@@ -37,6 +38,7 @@ void apply_runtime(const RuntimeOptions& opts) {
   if (opts.threads < 0) throw Error("--threads must be >= 0 (0 = all cores)");
   int n = opts.threads == 0 ? available_cores() : opts.threads;
   torch::set_num_threads(n);
+  keep_freed_tensor_memory();
   (void)opts.torch_dtype();
   (void)opts.torch_device();
 }

@@ -1,4 +1,5 @@
-// Process-wide compute settings shared by every executable: threads, dtype, device.
+// Process-wide compute settings shared by every executable: threads, dtype, device (and the
+// allocator, see common/allocator.h).
 //
 //   clipcap::RuntimeOptions rt;            // filled from --threads/--dtype/--device
 //   clipcap::apply_runtime(rt);            // sets libtorch's thread pools, checks the device
