@@ -219,6 +219,8 @@ def run(args):
     load_s = time.perf_counter() - t0
     pool = ThreadPoolExecutor(args.decode_threads) if args.decode_threads > 0 else None
     impl = "python" if pool is None else f"python-{args.decode_threads}-decode-threads"
+    if os.environ.get("MALLOC_MMAP_MAX_") == "0":  # run_data_bench.sh: clipcap's allocator settings
+        impl += "-malloc-tuned"
     for rep in range(args.reps):
         t = time.perf_counter()
         e, index = build_once(names, args, prep, model, pool)

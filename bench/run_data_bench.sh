@@ -8,7 +8,8 @@
 # (py_data_baseline.py make-images) and a random-weight ViT-B/32 CLIP directory
 # (data_bench make-clip). Then per dtype, side by side so load changes hit both alike:
 # clipcap's real build path (data_bench run: build_embedding_dataset, as `clipcap-data build`),
-# the plain Python loop, and Python with a decode thread pool of THREADS. The f32 Python run also
+# the plain Python loop, Python with a decode thread pool of THREADS, and the plain loop with
+# clipcap's allocator settings. The f32 Python run also
 # checks its embeddings against clipcap's. Then both sides time decode + preprocessing and the
 # CLIP forward alone (phases), to show where the time goes. Prints a markdown table and writes it with the raw JSON
 # to bench/results/data_<time>.{md,json}.
@@ -48,6 +49,10 @@ for dt in $DTYPES; do
   "${pyrun[@]}" --dtype "$dt" "${check[@]}" >> "$raw"
   echo "== python $dt with $THREADS decode threads, load $(load)" >&2
   "${pyrun[@]}" --dtype "$dt" --decode-threads "$THREADS" >> "$raw"
+  # The allocator settings clipcap makes for itself (common/allocator.h), given to Python through
+  # glibc's environment: how much of the difference they are.
+  echo "== python $dt with clipcap's malloc settings, load $(load)" >&2
+  MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=2147483647 "${pyrun[@]}" --dtype "$dt" >> "$raw"
   echo "== phases $dt (decode alone, forward alone), load $(load)" >&2
   phase=(--clip "$clip" --captions "$images/results.csv" --images "$images" --dtype "$dt" --threads "$THREADS"
          --batch-size "$BATCH" --reps 5)
@@ -76,13 +81,14 @@ first = runs[0] if runs else {}
 L = [f"Building an embedding dataset from {first.get('images', '?')} 640x480 JPEGs with a ViT-B/32-shaped CLIP "
      f"(random weights), batch {first.get('batch', '?')}, {first.get('threads', '?')} threads; images/s = "
      f"images / (wall - model load), median of {sum(1 for r in runs if r['impl'] == 'clipcap' and r['dtype'] == first.get('dtype'))} builds.", "",
-     "| dtype | clipcap (clipcap-data build path) | Python loop | clipcap / Python | Python + decode thread pool | clipcap / that |",
-     "|---|---:|---:|---:|---:|---:|"]
+     "| dtype | clipcap (clipcap-data build path) | Python loop | clipcap / Python | Python + decode thread pool | clipcap / that | Python loop + clipcap's malloc settings | clipcap / that |",
+     "|---|---:|---:|---:|---:|---:|---:|---:|"]
 for dt in dict.fromkeys(r["dtype"] for r in runs):
     c = med(lambda i: i == "clipcap", dt)
     p = med(lambda i: i == "python", dt)
-    pt = med(lambda i: i.startswith("python-"), dt)
-    L.append(f"| {dt} | {f(c)} | {f(p)} | {ratio(c, p)} | {f(pt)} | {ratio(c, pt)} |")
+    pt = med(lambda i: i.endswith("-decode-threads"), dt)
+    pm = med(lambda i: i == "python-malloc-tuned", dt)
+    L.append(f"| {dt} | {f(c)} | {f(p)} | {ratio(c, p)} | {f(pt)} | {ratio(c, pt)} | {f(pm)} | {ratio(c, pm)} |")
 chk = [r for r in runs if "check_max_abs_diff" in r]
 if chk:
     L += ["", f"Same work check (f32): max |clipcap - Python| embedding difference {chk[0]['check_max_abs_diff']:.2e} "

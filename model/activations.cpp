@@ -20,9 +20,7 @@ torch::Tensor gelu_new(const torch::Tensor& x) { return at::gelu(x, "tanh"); }
 
 torch::Tensor relu(const torch::Tensor& x) { return at::relu(x); }
 
-namespace {
 torch::Tensor silu(const torch::Tensor& x) { return at::silu(x); }
-}  // namespace
 
 Activation activation_by_name(const std::string& name, const std::string& where) {
   static const std::pair<const char*, Activation> known[] = {

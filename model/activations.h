@@ -18,6 +18,7 @@ torch::Tensor quick_gelu(const torch::Tensor& x);  // x * sigmoid(1.702 x)      
 torch::Tensor gelu(const torch::Tensor& x);        // exact erf GELU
 torch::Tensor gelu_new(const torch::Tensor& x);    // tanh approximation           (GPT-2)
 torch::Tensor relu(const torch::Tensor& x);
+torch::Tensor silu(const torch::Tensor& x);        // x * sigmoid(x)
 
 // Names as HF's ACT2FN spells them: quick_gelu, gelu, gelu_new, gelu_pytorch_tanh, gelu_fast,
 // relu, silu/swish. where: "<config.json path>: <field>" for the error message.

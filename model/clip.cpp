@@ -175,7 +175,7 @@ CLIPMLPImpl::CLIPMLPImpl(const CLIPEncoderConfig& cfg) {
 }
 
 torch::Tensor CLIPMLPImpl::forward(const torch::Tensor& x) {
-  return inference_linear(fc2, act(inference_linear(fc1, x)));
+  return inference_linear(fc2, inference_linear(fc1, x, act));
 }
 
 CLIPEncoderLayerImpl::CLIPEncoderLayerImpl(const CLIPEncoderConfig& cfg) {

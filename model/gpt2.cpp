@@ -8,6 +8,7 @@
 #include "common/json_util.h"
 #include "model/activations.h"
 #include "model/attention_masks.h"
+#include "model/inference_linear.h"
 #include "model/load_weights.h"
 
 namespace clipcap {
@@ -92,15 +93,8 @@ Conv1DImpl::Conv1DImpl(int64_t in_features, int64_t out_features) {
   bias = register_parameter("bias", torch::zeros({out_features}));
 }
 
-torch::Tensor Conv1DImpl::forward(const torch::Tensor& x) {
-  auto out_shape = x.sizes().vec();
-  out_shape.back() = weight.size(1);
-  auto rows = x.reshape({-1, weight.size(0)});  // (N, in)
-  // One row (batch-1 decoding) is a matrix-vector product: OpenBLAS's sgemm repacks the whole
-  // weight for a 1-row product, gemv streams it once (about 2x faster measured, bench/README.md).
-  if (rows.size(0) == 1 && weight.scalar_type() == torch::kFloat32)
-    return torch::addmv(bias, weight.t(), rows[0]).view(out_shape);
-  return torch::addmm(bias, rows, weight).view(out_shape);  // (..., out)
+torch::Tensor Conv1DImpl::forward(const torch::Tensor& x, Activation act) {
+  return inference_linear(x, weight, bias, WeightLayout::in_out, act);  // (..., out)
 }
 
 GPT2AttentionImpl::GPT2AttentionImpl(const GPT2Config& cfg)
@@ -145,7 +139,7 @@ GPT2MLPImpl::GPT2MLPImpl(const GPT2Config& cfg) {
 }
 
 torch::Tensor GPT2MLPImpl::forward(const torch::Tensor& x) {
-  torch::Tensor out = c_proj(act(c_fc(x)));  // (B, T, D)
+  torch::Tensor out = c_proj(c_fc(x, act));  // (B, T, D)
   return is_training() && resid_pdrop > 0 ? torch::dropout(out, resid_pdrop, true) : out;
 }
 
@@ -269,12 +263,7 @@ torch::Tensor GPT2Impl::forward(const torch::Tensor& inputs_embeds, const torch:
 
 torch::Tensor GPT2Impl::logits(const torch::Tensor& hidden) {
   const torch::Tensor& w = lm_head.defined() ? lm_head : wte->weight;  // (V, D)
-  if (hidden.numel() == hidden.size(-1) && w.scalar_type() == torch::kFloat32) {  // one row: see Conv1D
-    auto out_shape = hidden.sizes().vec();
-    out_shape.back() = w.size(0);
-    return torch::mv(w, hidden.reshape({-1})).view(out_shape);
-  }
-  return torch::nn::functional::linear(hidden, w);  // (..., V)
+  return inference_linear(hidden, w, torch::Tensor(), WeightLayout::out_in);  // (..., V)
 }
 
 // ---- loading ---------------------------------------------------------------------------------

@@ -20,6 +20,8 @@
 #include <string>
 #include <vector>
 
+#include "model/activations.h"
+
 namespace clipcap {
 
 struct GPT2Config {
@@ -52,7 +54,8 @@ struct KVCache {
 // HF's Conv1D: weight (in, out), y = x W + b (the transpose of nn.Linear's layout).
 struct Conv1DImpl : torch::nn::Module {
   Conv1DImpl(int64_t in_features, int64_t out_features);
-  torch::Tensor forward(const torch::Tensor& x);  // (..., in) -> (..., out)
+  // (..., in) -> act(x W + b) (..., out); act nullptr: none. The activation is fused where it can be.
+  torch::Tensor forward(const torch::Tensor& x, Activation act = nullptr);
   torch::Tensor weight, bias;
 };
 TORCH_MODULE(Conv1D);
@@ -79,7 +82,7 @@ struct GPT2MLPImpl : torch::nn::Module {
   explicit GPT2MLPImpl(const GPT2Config& cfg);
   torch::Tensor forward(const torch::Tensor& x);  // (B, T, D) -> (B, T, D)
   Conv1D c_fc{nullptr}, c_proj{nullptr};
-  torch::Tensor (*act)(const torch::Tensor&) = nullptr;
+  Activation act = nullptr;
   double resid_pdrop;
 };
 TORCH_MODULE(GPT2MLP);

@@ -1,20 +1,42 @@
-// A linear layer's forward for f32 inference on the CPU through oneDNN rather than the system BLAS.
+// Linear layers' forward for inference on the CPU through oneDNN's primitives, called directly on
+// the tensors' memory, with the MLP activation fused in:
 //
-//   torch::Tensor y = clipcap::inference_linear(fc1, x);   // == fc1(x), faster where it applies
+//   torch::Tensor h = clipcap::inference_linear(fc1, x, clipcap::quick_gelu);  // == quick_gelu(fc1(x))
+//   torch::Tensor y = clipcap::inference_linear(x, conv1d_weight, bias, clipcap::WeightLayout::in_out);
 //
-// Debian's libtorch multiplies f32 matrices with OpenBLAS, whose kernels are chosen per CPU model
-// (OPENBLAS_CORETYPE may pin older, safer ones); oneDNN picks its kernels from the CPU's features.
-// On this project's machine (AVX-512, OpenBLAS on its Haswell kernels) the CLIP MLP shape ran 1.45x
-// faster (800x768 -> 3072, 2 threads), the ViT-B/32 forward of 16 images 1.3x (caption_bench). Applies without autograd, to f32 CPU inputs of >= 64 rows
-// (tall enough for a GEMM); elsewhere it is the module's own forward. Results agree with BLAS's to
-// float rounding (a different summation order), which the golden tests' 1e-4 bound covers.
+// Why not libtorch's own linear: Debian's libtorch multiplies f32 matrices with OpenBLAS, whose
+// kernels are chosen per CPU model (this project's machine pins its older Haswell kernels, because
+// newer ones of that OpenBLAS are unsafe there), while oneDNN picks its kernels from the CPU's
+// features (AVX-512 here). And at::mkldnn_linear copies its input into and its output out of
+// oneDNN's tensor type on every call, and runs the activation as separate passes over memory.
+// Measured here (2 threads): 1.7-2.4x OpenBLAS for 16-row products (a decoding step of a batch of
+// 16), 4-5x for one row, ~2x for ViT-B/32 rows; bench/README.md has the model-level numbers.
+//
+// Applies to f32 and bf16 CPU tensors of matching dtype when autograd and autocast are off;
+// anywhere else it is libtorch's linear followed by the activation, so training is unchanged.
+// Results agree with BLAS's to float rounding (a different summation order, the activation
+// applied before rounding to bf16), which the golden tests' 1e-4 bound covers.
 // CLIPCAP_BLAS_LINEAR=1 in the environment turns it off (to compare, or to rule it out).
 #pragma once
 
 #include <torch/nn/modules/linear.h>
 
+#include "model/activations.h"
+
 namespace clipcap {
 
-torch::Tensor inference_linear(torch::nn::Linear& linear, const torch::Tensor& x);
+enum class WeightLayout {
+  out_in,  // (out, in): torch.nn.Linear, CLIP, lm_head / tied wte
+  in_out,  // (in, out): GPT-2's Conv1D
+};
+
+// x (..., in) -> act(x W + bias) (..., out). bias may be undefined; act may be nullptr (none).
+torch::Tensor inference_linear(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,
+                               WeightLayout layout, Activation act = nullptr);
+
+torch::Tensor inference_linear(torch::nn::Linear& linear, const torch::Tensor& x, Activation act = nullptr);
+
+// Whether inference_linear would run x through oneDNN (for tests and benchmarks).
+bool inference_linear_uses_onednn(const torch::Tensor& x, const torch::Tensor& weight);
 
 }  // namespace clipcap

@@ -9,6 +9,7 @@ cd "$(dirname "$0")/.."
 PACKAGES=(
   build-essential cmake pkg-config ccache
   libtorch-dev                 # libtorch 1.13.1, CPU
+  libdnnl-dev                  # headers of the oneDNN libtorch runs on: clipcap calls it directly
   libopenblas0-openmp          # libtorch uses the system BLAS: reference BLAS is ~60x slower
   libopencv-dev
   libavformat-dev libavcodec-dev libswscale-dev libavutil-dev ffmpeg

@@ -9,7 +9,6 @@
 #include "common/error.h"
 #include "common/json_util.h"
 #include "model/clip.h"
-#include "model/inference_linear.h"
 #include "model/safetensors.h"
 #include "tests/test_support.h"
 
@@ -91,37 +90,19 @@ TEST(CLIPGolden, VisionRowsAreIndependentOfTheBatch) {
   EXPECT_TENSOR_NEAR(one.pooler_output, E("vision.pooler_output").slice(0, 1, 2), kTol);
 }
 
-// A batch tall enough (>= 64 rows of tokens) for the linears to run through oneDNN
-// (model/inference_linear.h) still gives the reference's activations, image by image.
+// A batch tall enough for oneDNN's blocked matmul kernels (model/inference_linear.h; the golden
+// batch itself is few rows) still gives the reference's activations, image by image.
 TEST(CLIPGolden, VisionThroughOneDnnLinearsMatchesTheReference) {
   torch::NoGradGuard no_grad;
   const torch::Tensor& pixels = E("vision.pixel_values");
   const int64_t copies = 8;
   const torch::Tensor many = pixels.repeat({copies, 1, 1, 1});
   const int64_t tokens = 1 + (32 / 8) * (32 / 8);
-  ASSERT_GE(many.size(0) * tokens, 64);
+  ASSERT_GE(many.size(0) * tokens, 128);
   auto out = tiny_clip()->vision_model->forward(many);
   const torch::Tensor want = E("vision.pooler_output");
   for (int64_t c = 0; c < copies; ++c)
     EXPECT_TENSOR_NEAR(out.pooler_output.slice(0, c * pixels.size(0), (c + 1) * pixels.size(0)), want, kTol) << c;
-}
-
-TEST(InferenceLinear, EqualsTheModulesForwardOnAViTB32Shape) {
-  torch::manual_seed(3);
-  torch::nn::Linear fc(768, 3072);
-  const torch::Tensor x = torch::randn({16, 50, 768});
-  torch::Tensor want;
-  {
-    torch::NoGradGuard no_grad;
-    want = fc->forward(x);
-    const torch::Tensor got = clipcap::inference_linear(fc, x);
-    ASSERT_EQ(got.sizes(), want.sizes());
-    // Float rounding of a different summation order over 768 products, on outputs of size ~1.
-    EXPECT_LT((got - want).abs().max().item<float>(), 1e-4f);
-  }
-  // With autograd on it is the module's forward, gradients and all.
-  const torch::Tensor y = clipcap::inference_linear(fc, x);
-  EXPECT_TRUE(y.requires_grad());
 }
 
 TEST(CLIPGolden, TextSingleSequences) {

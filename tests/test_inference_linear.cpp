@@ -1,0 +1,105 @@
+// model/inference_linear.h (oneDNN linears with the activation fused) against libtorch's own
+// linear + activation: both weight layouts, row counts on each side of the primitive switch,
+// every fusable activation, bf16, strided inputs, and the autograd fallback.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "model/activations.h"
+#include "model/inference_linear.h"
+
+namespace {
+
+using clipcap::Activation;
+using clipcap::WeightLayout;
+
+struct NamedActivation {
+  const char* name;
+  Activation fn;
+};
+
+const NamedActivation kActivations[] = {
+    {"none", nullptr},           {"quick_gelu", clipcap::quick_gelu}, {"gelu", clipcap::gelu},
+    {"gelu_new", clipcap::gelu_new}, {"relu", clipcap::relu},         {"silu", clipcap::silu},
+};
+
+torch::Tensor reference(const torch::Tensor& x, const torch::Tensor& w_out_in, const torch::Tensor& b, Activation act) {
+  torch::Tensor y = at::linear(x.to(torch::kDouble), w_out_in.to(torch::kDouble),
+                               b.defined() ? b.to(torch::kDouble) : b);
+  return (act ? act(y) : y).to(torch::kFloat);
+}
+
+// 1 and 5 rows take the inner-product primitive, 16 and 70 the matmul one.
+TEST(InferenceLinear, MatchesLinearPlusActivationForBothLayoutsAndAllRowCounts) {
+  torch::NoGradGuard no_grad;
+  torch::manual_seed(11);
+  const int64_t K = 96, N = 160;
+  const torch::Tensor w = torch::randn({N, K}) * 0.1;
+  const torch::Tensor b = torch::randn({N});
+  const torch::Tensor w_in_out = w.t().contiguous();
+  for (int64_t rows : {1, 5, 16, 70}) {
+    const torch::Tensor x = torch::randn({rows, K});
+    ASSERT_TRUE(clipcap::inference_linear_uses_onednn(x, w));
+    for (const auto& a : kActivations) {
+      const torch::Tensor want = reference(x, w, b, a.fn);
+      const torch::Tensor got = clipcap::inference_linear(x, w, b, WeightLayout::out_in, a.fn);
+      const torch::Tensor got_t = clipcap::inference_linear(x, w_in_out, b, WeightLayout::in_out, a.fn);
+      ASSERT_EQ(got.sizes(), want.sizes());
+      EXPECT_LT((got - want).abs().max().item<double>(), 1e-5) << rows << " rows, " << a.name;
+      EXPECT_LT((got_t - want).abs().max().item<double>(), 1e-5) << rows << " rows, " << a.name << ", (in, out)";
+    }
+    const torch::Tensor no_bias = clipcap::inference_linear(x, w, torch::Tensor(), WeightLayout::out_in);
+    EXPECT_LT((no_bias - reference(x, w, torch::Tensor(), nullptr)).abs().max().item<double>(), 1e-5) << rows;
+  }
+}
+
+TEST(InferenceLinear, KeepsLeadingDimensionsAndReadsStridedInputs) {
+  torch::NoGradGuard no_grad;
+  torch::manual_seed(12);
+  torch::nn::Linear fc(64, 48);
+  const torch::Tensor x = torch::randn({3, 64, 7}).transpose(1, 2);  // (3, 7, 64), not contiguous
+  ASSERT_FALSE(x.is_contiguous());
+  const torch::Tensor got = clipcap::inference_linear(fc, x, clipcap::quick_gelu);
+  ASSERT_EQ(got.sizes(), (torch::IntArrayRef{3, 7, 48}));
+  EXPECT_LT((got - clipcap::quick_gelu(fc->forward(x))).abs().max().item<float>(), 1e-5f);
+}
+
+TEST(InferenceLinear, BFloat16MatchesFloat32WithinBf16Rounding) {
+  torch::NoGradGuard no_grad;
+  torch::manual_seed(13);
+  const torch::Tensor x = torch::randn({20, 128});
+  const torch::Tensor w = torch::randn({64, 128}) * 0.1;
+  const torch::Tensor b = torch::randn({64}) * 0.1;
+  const torch::Tensor want = reference(x, w, b, clipcap::gelu_new);
+  const torch::Tensor got = clipcap::inference_linear(x.to(torch::kBFloat16), w.to(torch::kBFloat16),
+                                                      b.to(torch::kBFloat16), WeightLayout::out_in, clipcap::gelu_new);
+  ASSERT_EQ(got.scalar_type(), torch::kBFloat16);
+  // bf16 inputs carry 8 bits of mantissa: relative error ~2^-8 per element, outputs of size ~1.
+  EXPECT_LT((got.to(torch::kFloat) - want).abs().max().item<float>(), 0.08f);
+  EXPECT_GT((got.to(torch::kFloat) - want).abs().max().item<float>(), 0.f);  // it did run in bf16
+}
+
+// An activation oneDNN cannot fuse is applied after the product.
+torch::Tensor times_two(const torch::Tensor& x) { return x * 2; }
+
+TEST(InferenceLinear, AppliesAnActivationItCannotFuseAfterwards) {
+  torch::NoGradGuard no_grad;
+  torch::manual_seed(14);
+  torch::nn::Linear fc(32, 8);
+  const torch::Tensor x = torch::randn({20, 32});
+  EXPECT_LT((clipcap::inference_linear(fc, x, times_two) - fc->forward(x) * 2).abs().max().item<float>(), 1e-5f);
+}
+
+// Training needs gradients: with autograd on it is libtorch's linear, graph and all.
+TEST(InferenceLinear, WithAutogradItIsLibtorchsLinear) {
+  torch::manual_seed(15);
+  torch::nn::Linear fc(32, 8);
+  const torch::Tensor x = torch::randn({20, 32});
+  EXPECT_FALSE(clipcap::inference_linear_uses_onednn(x, fc->weight));
+  const torch::Tensor y = clipcap::inference_linear(fc, x, clipcap::relu);
+  ASSERT_TRUE(y.requires_grad());
+  y.sum().backward();
+  EXPECT_TRUE(fc->weight.grad().defined());
+  EXPECT_TRUE(torch::equal(y, clipcap::relu(fc->forward(x))));
+}
+
+}  // namespace
