@@ -40,14 +40,16 @@ Epilogue epilogue_of(Activation act) {
 // best; from 16 rows on, matmul's blocked kernels (both measured, bench/README.md).
 constexpr int64_t kMatmulMinRows = 16;
 
-using Key = std::tuple<int64_t, int64_t, int64_t, int, int, int, bool>;  // M, K, N, dtype, layout, alg, bias
+// M, K, N, dtype, layout, activation and its alpha, beta (quick_gelu and silu are one algorithm), bias
+using Key = std::tuple<int64_t, int64_t, int64_t, int, int, int, float, float, bool>;
 
 struct KeyHash {
   size_t operator()(const Key& k) const {
     size_t h = 0;
     auto mix = [&h](size_t v) { h ^= v + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2); };
     mix(std::get<0>(k)); mix(std::get<1>(k)); mix(std::get<2>(k)); mix(std::get<3>(k));
-    mix(std::get<4>(k)); mix(std::get<5>(k)); mix(std::get<6>(k));
+    mix(std::get<4>(k)); mix(std::get<5>(k)); mix(std::hash<float>()(std::get<6>(k)));
+    mix(std::hash<float>()(std::get<7>(k))); mix(std::get<8>(k));
     return h;
   }
 };
@@ -93,7 +95,8 @@ Prepared prepare(int64_t M, int64_t K, int64_t N, memory::data_type dt, WeightLa
 const Prepared& prepared(int64_t M, int64_t K, int64_t N, memory::data_type dt, WeightLayout layout,
                          const Epilogue& ep, bool has_bias) {
   thread_local std::unordered_map<Key, Prepared, KeyHash> cache;
-  const Key key{M, K, N, static_cast<int>(dt), static_cast<int>(layout), static_cast<int>(ep.alg), has_bias};
+  const Key key{M, K, N, static_cast<int>(dt), static_cast<int>(layout), static_cast<int>(ep.alg), ep.alpha, ep.beta,
+                has_bias};
   auto it = cache.find(key);
   if (it != cache.end()) return it->second;
   if (cache.size() >= 512) cache.clear();  // many prompt lengths: bound the memory, not the speed
