@@ -7,7 +7,7 @@
 #include "common/json_util.h"
 #include "model/activations.h"
 #include "model/attention_masks.h"
-#include "model/inference_linear.h"
+#include "model/inference_matmul.h"
 #include "model/load_weights.h"
 
 namespace clipcap {
@@ -161,10 +161,10 @@ torch::Tensor CLIPAttentionImpl::forward(const torch::Tensor& x, const torch::Te
   torch::Tensor q = heads(inference_linear(q_proj, x) * std::pow(static_cast<double>(head_dim), -0.5));  // (B, H, T, hd)
   torch::Tensor k = heads(inference_linear(k_proj, x));                                               // (B, H, T, hd)
   torch::Tensor v = heads(inference_linear(v_proj, x));                                               // (B, H, T, hd)
-  torch::Tensor w = torch::matmul(q, k.transpose(-1, -2));                              // (B, H, T, T)
+  torch::Tensor w = inference_matmul(q, k.transpose(-1, -2));                           // (B, H, T, T)
   if (mask.defined()) w.add_(mask);
   w = w.scalar_type() == torch::kFloat ? torch::softmax(w, -1) : torch::softmax(w, -1, torch::kFloat).to(w.scalar_type());
-  torch::Tensor o = torch::matmul(w, v).transpose(1, 2).reshape({B, T, D});             // (B, T, D)
+  torch::Tensor o = inference_matmul(w, v).transpose(1, 2).reshape({B, T, D});          // (B, T, D)
   return inference_linear(out_proj, o);
 }
 

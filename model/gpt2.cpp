@@ -8,7 +8,7 @@
 #include "common/json_util.h"
 #include "model/activations.h"
 #include "model/attention_masks.h"
-#include "model/inference_linear.h"
+#include "model/inference_matmul.h"
 #include "model/load_weights.h"
 
 namespace clipcap {
@@ -120,13 +120,13 @@ torch::Tensor GPT2AttentionImpl::forward(const torch::Tensor& x, const GPT2Atten
   if (present_value) *present_value = v;
 
   // HF divides by a float32 scalar sqrt(hd), then masks with where(causal, w, min) (not a sum).
-  torch::Tensor w = torch::matmul(q, k.transpose(-1, -2)).div_(std::sqrt(static_cast<double>(head_dim)));  // (B, H, T, P+T)
+  torch::Tensor w = inference_matmul(q, k.transpose(-1, -2)).div_(std::sqrt(static_cast<double>(head_dim)));  // (B, H, T, P+T)
   if (masks.causal_keep.defined()) w.masked_fill_(masks.causal_keep.logical_not(), dtype_lowest(w.scalar_type()));
   if (masks.padding.defined()) w.add_(masks.padding);
   // Low-precision weights still get a float32 softmax: the sum over keys is where bf16 loses most.
   w = w.scalar_type() == torch::kFloat ? torch::softmax(w, -1) : torch::softmax(w, -1, torch::kFloat).to(w.scalar_type());
   if (is_training() && attn_pdrop > 0) w = torch::dropout(w, attn_pdrop, true);
-  torch::Tensor o = torch::matmul(w, v);                            // (B, H, T, hd)
+  torch::Tensor o = inference_matmul(w, v);                         // (B, H, T, hd)
   torch::Tensor out = c_proj(o.permute({0, 2, 1, 3}).reshape({B, T, D}));  // (B, T, D)
   return is_training() && resid_pdrop > 0 ? torch::dropout(out, resid_pdrop, true) : out;
 }

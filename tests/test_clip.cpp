@@ -90,7 +90,7 @@ TEST(CLIPGolden, VisionRowsAreIndependentOfTheBatch) {
   EXPECT_TENSOR_NEAR(one.pooler_output, E("vision.pooler_output").slice(0, 1, 2), kTol);
 }
 
-// A batch tall enough for oneDNN's blocked matmul kernels (model/inference_linear.h; the golden
+// A batch tall enough for oneDNN's blocked matmul kernels (model/inference_matmul.h; the golden
 // batch itself is few rows) still gives the reference's activations, image by image.
 TEST(CLIPGolden, VisionThroughOneDnnLinearsMatchesTheReference) {
   torch::NoGradGuard no_grad;

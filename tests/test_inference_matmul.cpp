@@ -1,11 +1,11 @@
-// model/inference_linear.h (oneDNN linears with the activation fused) against libtorch's own
+// model/inference_matmul.h (oneDNN linears with the activation fused) against libtorch's own
 // linear + activation: both weight layouts, row counts on each side of the primitive switch,
 // every fusable activation, bf16, strided inputs, and the autograd fallback.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
 #include "model/activations.h"
-#include "model/inference_linear.h"
+#include "model/inference_matmul.h"
 
 namespace {
 
@@ -100,6 +100,49 @@ TEST(InferenceLinear, WithAutogradItIsLibtorchsLinear) {
   y.sum().backward();
   EXPECT_TRUE(fc->weight.grad().defined());
   EXPECT_TRUE(torch::equal(y, clipcap::relu(fc->forward(x))));
+}
+
+// Attention's products: q (B, H, T, hd) and k, v as head views of (B, T, D) activations.
+TEST(InferenceMatmul, MatchesMatmulOnAttentionsStridedHeadViews) {
+  torch::NoGradGuard no_grad;
+  torch::manual_seed(16);
+  const int64_t B = 3, T = 7, H = 4, hd = 8, P = 5;
+  auto heads = [&](const torch::Tensor& t, int64_t len) { return t.view({B, len, H, hd}).transpose(1, 2); };
+  const torch::Tensor q = heads(torch::randn({B, T, H * hd}), T);
+  const torch::Tensor k = heads(torch::randn({B, T + P, H * hd}), T + P);
+  ASSERT_FALSE(q.is_contiguous());
+  const torch::Tensor w = clipcap::inference_matmul(q, k.transpose(-1, -2));
+  const torch::Tensor want_w = torch::matmul(q.to(torch::kDouble), k.transpose(-1, -2).to(torch::kDouble));
+  ASSERT_EQ(w.sizes(), (torch::IntArrayRef{B, H, T, T + P}));
+  EXPECT_LT((w - want_w).abs().max().item<double>(), 1e-5);
+  const torch::Tensor v = heads(torch::randn({B, T + P, H * hd}), T + P);
+  const torch::Tensor o = clipcap::inference_matmul(w.softmax(-1), v);
+  EXPECT_LT((o - torch::matmul(w.softmax(-1), v)).abs().max().item<float>(), 1e-5f);
+  // 2-D and 3-D operands too.
+  const torch::Tensor a = torch::randn({6, 9}), b = torch::randn({9, 4});
+  EXPECT_LT((clipcap::inference_matmul(a, b) - torch::matmul(a, b)).abs().max().item<float>(), 1e-5f);
+  const torch::Tensor a3 = torch::randn({2, 6, 9}), b3 = torch::randn({2, 4, 9}).transpose(1, 2);
+  EXPECT_LT((clipcap::inference_matmul(a3, b3) - torch::matmul(a3, b3)).abs().max().item<float>(), 1e-5f);
+}
+
+TEST(InferenceMatmul, BroadcastingBFloat16AndAutogradAreLibtorchsOrWithinRounding) {
+  torch::manual_seed(17);
+  const torch::Tensor a = torch::randn({2, 3, 5, 8}), b = torch::randn({8, 6});
+  {
+    torch::NoGradGuard no_grad;
+    // Broadcast leading dimensions: libtorch's matmul does it.
+    EXPECT_TRUE(torch::equal(clipcap::inference_matmul(a, b), torch::matmul(a, b)));
+    const torch::Tensor b4 = torch::randn({2, 3, 8, 6});
+    const torch::Tensor got = clipcap::inference_matmul(a.to(torch::kBFloat16), b4.to(torch::kBFloat16));
+    ASSERT_EQ(got.scalar_type(), torch::kBFloat16);
+    const torch::Tensor want = torch::matmul(a, b4);
+    EXPECT_LT((got.to(torch::kFloat) - want).abs().max().item<float>(), 0.05f * want.abs().max().item<float>());
+  }
+  const torch::Tensor x = torch::randn({2, 5, 8}, torch::requires_grad());
+  const torch::Tensor y = clipcap::inference_matmul(x, torch::randn({2, 8, 3}));
+  ASSERT_TRUE(y.requires_grad());
+  y.sum().backward();
+  EXPECT_TRUE(x.grad().defined());
 }
 
 }  // namespace

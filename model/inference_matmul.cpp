@@ -1,14 +1,16 @@
-#include "model/inference_linear.h"
+#include "model/inference_matmul.h"
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <ATen/autocast_mode.h>
 
+#include <c10/util/strides.h>
 #include <dnnl.hpp>
 
 #include <cstdlib>
-#include <tuple>
+#include <cstring>
 #include <unordered_map>
+#include <vector>
 
 namespace clipcap {
 
@@ -40,30 +42,69 @@ Epilogue epilogue_of(Activation act) {
 // best; from 16 rows on, matmul's blocked kernels (both measured, bench/README.md).
 constexpr int64_t kMatmulMinRows = 16;
 
-// M, K, N, dtype, layout, activation and its alpha, beta (quick_gelu and silu are one algorithm), bias
-using Key = std::tuple<int64_t, int64_t, int64_t, int, int, int, float, float, bool>;
+// Everything a primitive depends on: kind, shapes, strides, dtype, epilogue (as integers).
+using Key = std::vector<int64_t>;
 
 struct KeyHash {
   size_t operator()(const Key& k) const {
-    size_t h = 0;
-    auto mix = [&h](size_t v) { h ^= v + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2); };
-    mix(std::get<0>(k)); mix(std::get<1>(k)); mix(std::get<2>(k)); mix(std::get<3>(k));
-    mix(std::get<4>(k)); mix(std::get<5>(k)); mix(std::hash<float>()(std::get<6>(k)));
-    mix(std::hash<float>()(std::get<7>(k))); mix(std::get<8>(k));
+    size_t h = k.size();
+    for (int64_t v : k) h ^= static_cast<size_t>(v) + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
     return h;
   }
 };
 
+int64_t bits(float f) {
+  int32_t i;
+  std::memcpy(&i, &f, sizeof i);
+  return i;
+}
+
 struct Prepared {
   dnnl::primitive primitive;
   memory::desc src, weights, bias, dst;
+  bool supported = true;  // false: oneDNN has no kernel for these strides; use libtorch
 };
 
 // Creating a primitive descriptor costs tens of microseconds, as much as a decoding step's
 // small products: each is made once per shape. Per thread, because a primitive shares its
 // scratchpad between executions.
-Prepared prepare(int64_t M, int64_t K, int64_t N, memory::data_type dt, WeightLayout layout, const Epilogue& ep,
-                 bool has_bias) {
+template <class Make>
+const Prepared& prepared(const Key& key, Make make) {
+  thread_local std::unordered_map<Key, Prepared, KeyHash> cache;
+  auto it = cache.find(key);
+  if (it != cache.end()) return it->second;
+  if (cache.size() >= 1024) cache.clear();  // many prompt lengths: bound the memory, not the speed
+  Prepared p;
+  try {
+    p = make();
+  } catch (const dnnl::error&) {
+    p.supported = false;
+  }
+  return cache.emplace(key, std::move(p)).first->second;
+}
+
+void execute(const Prepared& p, std::unordered_map<int, memory>&& args) {
+  // oneDNN's OpenMP threads follow this thread's count; libtorch sets it lazily per thread.
+  at::internal::lazy_init_num_threads();
+  dnnl::stream stream(cpu_engine());
+  p.primitive.execute(stream, args);
+  stream.wait();
+}
+
+memory::data_type onednn_dtype(at::ScalarType t) {
+  return t == at::kFloat ? memory::data_type::f32 : memory::data_type::bf16;
+}
+
+bool runs_on_onednn(const torch::Tensor& a, const torch::Tensor& b) {
+  static const bool blas_only = std::getenv("CLIPCAP_BLAS_LINEAR") != nullptr;
+  const auto t = a.scalar_type();
+  return !blas_only && !at::GradMode::is_enabled() && !at::autocast::is_cpu_enabled() && a.device().is_cpu() &&
+         b.device().is_cpu() && (t == at::kFloat || t == at::kBFloat16) && b.scalar_type() == t && a.numel() > 0 &&
+         b.numel() > 0;
+}
+
+Prepared prepare_linear(int64_t M, int64_t K, int64_t N, memory::data_type dt, WeightLayout layout,
+                        const Epilogue& ep, bool has_bias) {
   dnnl::primitive_attr attr;
   if (ep.alg != dnnl::algorithm::undef) {
     dnnl::post_ops ops;
@@ -92,19 +133,6 @@ Prepared prepare(int64_t M, int64_t K, int64_t N, memory::data_type dt, WeightLa
   return p;
 }
 
-const Prepared& prepared(int64_t M, int64_t K, int64_t N, memory::data_type dt, WeightLayout layout,
-                         const Epilogue& ep, bool has_bias) {
-  thread_local std::unordered_map<Key, Prepared, KeyHash> cache;
-  const Key key{M, K, N, static_cast<int>(dt), static_cast<int>(layout), static_cast<int>(ep.alg), ep.alpha, ep.beta,
-                has_bias};
-  auto it = cache.find(key);
-  if (it != cache.end()) return it->second;
-  if (cache.size() >= 512) cache.clear();  // many prompt lengths: bound the memory, not the speed
-  return cache.emplace(key, prepare(M, K, N, dt, layout, ep, has_bias)).first->second;
-}
-
-bool onednn_dtype(at::ScalarType t) { return t == at::kFloat || t == at::kBFloat16; }
-
 torch::Tensor blas_linear(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,
                           WeightLayout layout) {
   if (layout == WeightLayout::out_in) {
@@ -128,10 +156,7 @@ torch::Tensor blas_linear(const torch::Tensor& x, const torch::Tensor& weight, c
 }  // namespace
 
 bool inference_linear_uses_onednn(const torch::Tensor& x, const torch::Tensor& weight) {
-  static const bool blas_only = std::getenv("CLIPCAP_BLAS_LINEAR") != nullptr;
-  return !blas_only && !at::GradMode::is_enabled() && !at::autocast::is_cpu_enabled() && x.device().is_cpu() &&
-         weight.device().is_cpu() && onednn_dtype(x.scalar_type()) && x.scalar_type() == weight.scalar_type() &&
-         x.dim() >= 1 && weight.dim() == 2 && x.numel() > 0;
+  return runs_on_onednn(x, weight) && x.dim() >= 1 && weight.dim() == 2;
 }
 
 torch::Tensor inference_linear(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,
@@ -152,12 +177,15 @@ torch::Tensor inference_linear(const torch::Tensor& x, const torch::Tensor& weig
   const torch::Tensor w = weight.contiguous();
   const torch::Tensor b = bias.defined() ? bias.contiguous() : bias;
   const int64_t M = rows.size(0);
+  const memory::data_type dt = onednn_dtype(x.scalar_type());
+  const Key key{0, M, K, N, static_cast<int64_t>(dt), static_cast<int64_t>(layout), static_cast<int64_t>(ep.alg),
+                bits(ep.alpha), bits(ep.beta), b.defined()};
+  const Prepared& p = prepared(key, [&] { return prepare_linear(M, K, N, dt, layout, ep, b.defined()); });
+  if (!p.supported) {
+    torch::Tensor y = blas_linear(x, weight, bias, layout);
+    return act ? act(y) : y;
+  }
   torch::Tensor out = at::empty({M, N}, x.options());
-
-  const memory::data_type dt = x.scalar_type() == at::kFloat ? memory::data_type::f32 : memory::data_type::bf16;
-  const Prepared& p = prepared(M, K, N, dt, layout, ep, b.defined());
-  // oneDNN's OpenMP threads follow this thread's count; libtorch sets it lazily per thread.
-  at::internal::lazy_init_num_threads();
   dnnl::engine& engine = cpu_engine();
   std::unordered_map<int, memory> args{
       {DNNL_ARG_SRC, memory(p.src, engine, rows.data_ptr())},
@@ -165,14 +193,44 @@ torch::Tensor inference_linear(const torch::Tensor& x, const torch::Tensor& weig
       {DNNL_ARG_DST, memory(p.dst, engine, out.data_ptr())},
   };
   if (b.defined()) args.emplace(DNNL_ARG_BIAS, memory(p.bias, engine, b.data_ptr()));
-  dnnl::stream stream(engine);
-  p.primitive.execute(stream, args);
-  stream.wait();
+  execute(p, std::move(args));
   return out.view(out_shape);
 }
 
 torch::Tensor inference_linear(torch::nn::Linear& linear, const torch::Tensor& x, Activation act) {
   return inference_linear(x, linear->weight, linear->bias, WeightLayout::out_in, act);
+}
+
+torch::Tensor inference_matmul(const torch::Tensor& a, const torch::Tensor& b) {
+  const int64_t nd = a.dim();
+  if (!runs_on_onednn(a, b) || nd < 2 || nd > 6 || b.dim() != nd || a.sizes().slice(0, nd - 2) != b.sizes().slice(0, nd - 2) ||
+      a.size(-1) != b.size(-2))
+    return torch::matmul(a, b);
+  auto out_shape = a.sizes().vec();
+  out_shape.back() = b.size(-1);
+  const memory::data_type dt = onednn_dtype(a.scalar_type());
+  Key key{1, nd, static_cast<int64_t>(dt), b.size(-1)};
+  for (int64_t i = 0; i < nd; ++i) {
+    key.push_back(a.size(i));
+    key.push_back(a.stride(i));
+    key.push_back(b.stride(i));
+  }
+  const Prepared& p = prepared(key, [&] {
+    Prepared q;
+    q.src = memory::desc(a.sizes().vec(), dt, a.strides().vec());
+    q.weights = memory::desc(b.sizes().vec(), dt, b.strides().vec());
+    const auto dense = c10::contiguous_strides(out_shape);
+    q.dst = memory::desc(out_shape, dt, memory::dims(dense.begin(), dense.end()));
+    q.primitive = dnnl::matmul(dnnl::matmul::primitive_desc(dnnl::matmul::desc(q.src, q.weights, q.dst), cpu_engine()));
+    return q;
+  });
+  if (!p.supported) return torch::matmul(a, b);
+  torch::Tensor out = at::empty(out_shape, a.options());
+  dnnl::engine& engine = cpu_engine();
+  execute(p, {{DNNL_ARG_SRC, memory(p.src, engine, a.data_ptr())},
+              {DNNL_ARG_WEIGHTS, memory(p.weights, engine, b.data_ptr())},
+              {DNNL_ARG_DST, memory(p.dst, engine, out.data_ptr())}});
+  return out;
 }
 
 }  // namespace clipcap
