@@ -8,6 +8,7 @@
 #include "model/activations.h"
 #include "model/attention_masks.h"
 #include "model/inference_matmul.h"
+#include "model/inference_norm.h"
 #include "model/load_weights.h"
 
 namespace clipcap {
@@ -163,7 +164,7 @@ torch::Tensor CLIPAttentionImpl::forward(const torch::Tensor& x, const torch::Te
   torch::Tensor v = heads(inference_linear(v_proj, x));                                               // (B, H, T, hd)
   torch::Tensor w = inference_matmul(q, k.transpose(-1, -2));                           // (B, H, T, T)
   if (mask.defined()) w.add_(mask);
-  w = w.scalar_type() == torch::kFloat ? torch::softmax(w, -1) : torch::softmax(w, -1, torch::kFloat).to(w.scalar_type());
+  w = inference_softmax(w);  // bf16: computed in f32
   torch::Tensor o = inference_matmul(w, v).transpose(1, 2).reshape({B, T, D});          // (B, T, D)
   return inference_linear(out_proj, o);
 }
@@ -186,8 +187,8 @@ CLIPEncoderLayerImpl::CLIPEncoderLayerImpl(const CLIPEncoderConfig& cfg) {
 }
 
 torch::Tensor CLIPEncoderLayerImpl::forward(const torch::Tensor& x, const torch::Tensor& mask) {
-  torch::Tensor h = x + self_attn(layer_norm1(x), mask);  // (B, T, D)
-  return h + mlp(layer_norm2(h));                        // (B, T, D)
+  torch::Tensor h = x + self_attn(inference_layer_norm(layer_norm1, x), mask);  // (B, T, D)
+  return h + mlp(inference_layer_norm(layer_norm2, h));                        // (B, T, D)
 }
 
 CLIPEncoderImpl::CLIPEncoderImpl(const CLIPEncoderConfig& cfg) {
@@ -257,7 +258,7 @@ CLIPEncoderOutput CLIPVisionTransformerImpl::forward(const torch::Tensor& pixel_
                 ", " + std::to_string(S) + ", " + std::to_string(S) + "]");
   const auto& w = embeddings->class_embedding;
   torch::Tensor x = embeddings(pixel_values.to(w.device(), w.scalar_type()));  // (B, 1+N, Dv)
-  x = pre_layrnorm(x);                                                       // (B, 1+N, Dv)
+  x = inference_layer_norm(pre_layrnorm, x);  // (B, 1+N, Dv)
   CLIPEncoderOutput out;
   out.last_hidden_state = encoder->forward(x, torch::Tensor(), want_hidden_states ? &out.hidden_states : nullptr);  // (B, 1+N, Dv)
   out.pooler_output = post_layernorm(out.last_hidden_state.select(1, 0));                     // (B, Dv)

@@ -9,6 +9,7 @@
 #include "model/activations.h"
 #include "model/attention_masks.h"
 #include "model/inference_matmul.h"
+#include "model/inference_norm.h"
 #include "model/load_weights.h"
 
 namespace clipcap {
@@ -124,7 +125,7 @@ torch::Tensor GPT2AttentionImpl::forward(const torch::Tensor& x, const GPT2Atten
   if (masks.causal_keep.defined()) w.masked_fill_(masks.causal_keep.logical_not(), dtype_lowest(w.scalar_type()));
   if (masks.padding.defined()) w.add_(masks.padding);
   // Low-precision weights still get a float32 softmax: the sum over keys is where bf16 loses most.
-  w = w.scalar_type() == torch::kFloat ? torch::softmax(w, -1) : torch::softmax(w, -1, torch::kFloat).to(w.scalar_type());
+  w = inference_softmax(w);
   if (is_training() && attn_pdrop > 0) w = torch::dropout(w, attn_pdrop, true);
   torch::Tensor o = inference_matmul(w, v);                         // (B, H, T, hd)
   torch::Tensor out = c_proj(o.permute({0, 2, 1, 3}).reshape({B, T, D}));  // (B, T, D)
@@ -154,8 +155,8 @@ GPT2BlockImpl::GPT2BlockImpl(const GPT2Config& cfg) {
 torch::Tensor GPT2BlockImpl::forward(const torch::Tensor& x, const GPT2AttentionMasks& masks,
                                      const torch::Tensor& past_key, const torch::Tensor& past_value,
                                      torch::Tensor* present_key, torch::Tensor* present_value) {
-  torch::Tensor h = x + attn(ln_1(x), masks, past_key, past_value, present_key, present_value);  // (B, T, D)
-  return h + mlp(ln_2(h));                                                                       // (B, T, D)
+  torch::Tensor h = x + attn(inference_layer_norm(ln_1, x), masks, past_key, past_value, present_key, present_value);  // (B, T, D)
+  return h + mlp(inference_layer_norm(ln_2, h));                                                                 // (B, T, D)
 }
 
 // ---- the model -------------------------------------------------------------------------------
@@ -258,7 +259,7 @@ torch::Tensor GPT2Impl::forward(const torch::Tensor& inputs_embeds, const torch:
     else
       x = blocks_[i]->forward(x, masks, none, none, nullptr, nullptr);
   }
-  return ln_f(x);  // (B, T, D)
+  return inference_layer_norm(ln_f, x);  // (B, T, D)
 }
 
 torch::Tensor GPT2Impl::logits(const torch::Tensor& hidden) {
