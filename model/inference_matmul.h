@@ -13,7 +13,8 @@
 // oneDNN's tensor type on every call, and runs the activation as separate passes over memory.
 // And libtorch's batched f32 matmul runs one OpenBLAS call per matrix: 12 heads x a batch of small
 // products. Measured here (2 threads): 1.7-2.4x OpenBLAS for 16-row products (a decoding step of
-// a batch of 16), 4-5x for one row, ~2x for ViT-B/32 rows; bench/README.md has the model-level numbers.
+// a batch of 16), 4-5x for one row, ~2x for ViT-B/32 rows; bench/README.md has the model-level
+// numbers (dataset build).
 //
 // Applies to f32 and bf16 CPU tensors of matching dtype when autograd and autocast are off;
 // anywhere else it is libtorch's linear followed by the activation, so training is unchanged.
