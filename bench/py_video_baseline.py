@@ -11,7 +11,8 @@ tokens per caption). Frames: OpenCV's VideoCapture (FFmpeg backend), preprocessi
 (shortest side 224 bicubic, centre crop, mean/std) in OpenCV + numpy.
 
   pipeline  (b) what a competent Python user writes: seek to each frame time with
-            CAP_PROP_POS_MSEC and read it, then batched (16) CLIP + KV-cached greedy captioning.
+            CAP_PROP_POS_MSEC and read it, then batched CLIP (16 frames) + KV-cached greedy captioning
+            (--caption-batch captions at a time, 64 like clipcap's default).
             --mode scenes: read every frame, PySceneDetect's ContentDetector score (HSV of the frame
             shrunk to 160 px, mean |difference|, threshold 27, min scene 0.6 s), then seek to
             --scene-frames frames spread through each scene, caption the mean embedding per scene.
@@ -89,12 +90,12 @@ def embed(model, pixels, batch):
     return torch.cat(rows)
 
 
-def pipeline_uniform(model, path, n, tokens, batch):
+def pipeline_uniform(model, path, n, tokens, batch, caption_batch):
     capture = cv2.VideoCapture(path)
     duration, _ = video_duration(capture)
     frames = [preprocess(read_at(capture, i * duration / n)) for i in range(n)]
     emb = embed(model, frames, batch)
-    ids = [caption_embeddings(model, emb[i:i + batch], tokens) for i in range(0, n, batch)]
+    ids = [caption_embeddings(model, emb[i:i + caption_batch], tokens) for i in range(0, n, caption_batch)]
     return duration, n, sum(len(x) for x in ids)
 
 
@@ -102,7 +103,7 @@ def content_score(a, b):
     return float(np.abs(a.astype(np.int16) - b.astype(np.int16)).mean())
 
 
-def pipeline_scenes(model, path, k, tokens, batch, threshold=27.0, min_len=0.6):
+def pipeline_scenes(model, path, k, tokens, batch, caption_batch, threshold=27.0, min_len=0.6):
     capture = cv2.VideoCapture(path)
     duration, fps = video_duration(capture)
     starts, prev, index = [0], None, 0
@@ -132,8 +133,8 @@ def pipeline_scenes(model, path, k, tokens, batch, threshold=27.0, min_len=0.6):
         frames.append(preprocess(frame))
     emb = embed(model, frames, batch)
     scene_emb = torch.stack([emb[[i for i, (s, _) in enumerate(picks) if s == si]].mean(0) for si in range(len(starts))])
-    for i in range(0, len(scene_emb), batch):
-        caption_embeddings(model, scene_emb[i:i + batch], tokens)
+    for i in range(0, len(scene_emb), caption_batch):
+        caption_embeddings(model, scene_emb[i:i + caption_batch], tokens)
     return duration, len(frames), len(starts)
 
 
@@ -163,7 +164,8 @@ def main():
     ap.add_argument("--scene-frames", type=int, default=3)
     ap.add_argument("--tokens", type=int, default=20)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--batch-size", type=int, default=16)
+    ap.add_argument("--batch-size", type=int, default=16, help="frames per CLIP forward")
+    ap.add_argument("--caption-batch", type=int, default=64, help="captions per generation batch")
     ap.add_argument("--reps", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--weights", help="upstream: model weights file (written by --save-weights)")
@@ -193,10 +195,11 @@ def main():
             t0 = time.perf_counter()
             with torch.inference_mode():
                 if args.mode == "uniform":
-                    duration, frames, cues = pipeline_uniform(model, args.video, args.N, args.tokens, args.batch_size)
+                    duration, frames, cues = pipeline_uniform(model, args.video, args.N, args.tokens, args.batch_size,
+                                                                     args.caption_batch)
                 else:
                     duration, frames, cues = pipeline_scenes(model, args.video, args.scene_frames, args.tokens,
-                                                             args.batch_size)
+                                                             args.batch_size, args.caption_batch)
             times.append(time.perf_counter() - t0)
             print(f"py: {args.algo} {args.mode}: {times[-1]:.2f} s, {frames} frames, {cues} captions", file=sys.stderr)
         med = statistics.median(times)

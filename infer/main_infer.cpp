@@ -124,8 +124,8 @@ int run(int argc, char** argv) {
                         "append one JSON line per video here; videos already there are skipped (resume)");
   video_cmd->add_flag("--retry-errors", batch.retry_errors, "with --results: run videos whose result is an error again");
   video_cmd->add_option("--shard", vflags.shard, "i/N: caption items i, i+N, i+2N, ... (default: RANK/WORLD_SIZE)");
-  video_cmd->add_option("--batch-size", video.batch_size, "frames per CLIP forward and captions per generation batch")
-      ->capture_default_str();
+  video_cmd->add_option("--batch-size", video.batch_size, "frames per CLIP forward")->capture_default_str();
+  video_cmd->add_option("--caption-batch", video.caption_batch, "captions per generation batch")->capture_default_str();
   video_cmd->add_option("--decode-threads", video.decoder.threads, "video decoding threads (0 = 1 for -N/--every, half the cores but at least 2 for --scenes)")
       ->capture_default_str();
   add_model_flags(*video_cmd, video_model);

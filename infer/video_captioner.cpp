@@ -360,7 +360,8 @@ class ModelSide {
   ModelSide(Captioner& captioner, const VideoCaptionOptions& opts, const std::vector<std::string>& paths,
             const std::function<void(const VideoResult&)>& on_done, Progress* progress, VideoCaptionTimings& timings)
       : captioner_(captioner), opts_(opts), on_done_(on_done), progress_(progress), timings_(timings),
-        batch_(static_cast<size_t>(opts.batch_size)), jobs_(paths.size()), started_(std::chrono::steady_clock::now()) {
+        batch_(static_cast<size_t>(opts.batch_size)),
+        caption_batch_(static_cast<size_t>(opts.caption_batch)), jobs_(paths.size()), started_(std::chrono::steady_clock::now()) {
     for (size_t i = 0; i < paths.size(); ++i) jobs_[i].path = paths[i];
   }
 
@@ -398,13 +399,13 @@ class ModelSide {
         break;
     }
     if (pending_frames_.size() >= batch_) embed(batch_);
-    while (pending_captions_.size() >= batch_) caption(batch_);
+    while (pending_captions_.size() >= caption_batch_) caption(caption_batch_);
     report_finished();
   }
 
   void finish() {  // no more messages: run what is left
     while (!pending_frames_.empty()) embed(batch_);
-    while (!pending_captions_.empty()) caption(batch_);
+    while (!pending_captions_.empty()) caption(caption_batch_);
     report_finished();
   }
 
@@ -572,7 +573,7 @@ class ModelSide {
   const std::function<void(const VideoResult&)>& on_done_;
   Progress* progress_;
   VideoCaptionTimings& timings_;
-  size_t batch_;
+  size_t batch_, caption_batch_;
   std::vector<Job> jobs_;
   std::vector<PendingFrame> pending_frames_;
   std::vector<CaptionRequest> pending_captions_;
@@ -606,6 +607,7 @@ void VideoCaptionOptions::validate() const {
   if (!(every_s > 0)) throw Error("--every must be > 0 seconds, got " + std::to_string(every_s));
   if (scene_frames < 1) throw Error("--scene-frames must be >= 1, got " + std::to_string(scene_frames));
   if (batch_size < 1) throw Error("--batch-size must be >= 1, got " + std::to_string(batch_size));
+  if (caption_batch < 1) throw Error("--caption-batch must be >= 1, got " + std::to_string(caption_batch));
   if (queue_frames < 1) throw Error("the frame queue must hold at least one frame");
   if (planned_readers < 1 || planned_readers > 2)
     throw Error("planned_readers must be 1 or 2, got " + std::to_string(planned_readers));

@@ -12,7 +12,7 @@
 // running ahead of the model through a bounded queue; the calling thread runs batched CLIP forwards
 // over frames of any videos (Captioner::embed_images) and batched caption generation over segments
 // whose frames are embedded (Captioner::caption_embeddings), of any videos. While input keeps
-// coming only full batches run (a batch of 1 costs nearly what a batch of 16 does); the rest runs
+// coming only full batches run (a batch of 1 costs nearly what a full one does); the rest runs
 // at the end. Results come back in input order; timings() says where the time went.
 //
 // Scenes are found in one decoding pass: each scene's frames are kept (references to decoded
@@ -66,7 +66,10 @@ struct VideoCaptionOptions {
   bool keep_frames = false;     // <stem>_captioning_frames/frame_NNNN.jpg
   bool video_caption = false;   // one caption for the whole video, <stem>_video_caption.txt
 
-  int batch_size = 16;          // frames per CLIP forward, captions per generation batch
+  int batch_size = 16;          // frames per CLIP forward
+  int caption_batch = 64;       // captions per generation batch: a step streams every GPT-2 weight
+                                // once for the whole batch, so 16 rows leave it memory-bound
+                                // (bench/README.md, "Video": 60 captions 2.2 s at 16, 1.3 s at 64)
   int queue_frames = 128;       // decoded, preprocessed frames waiting for the model at most (~600 KB
                                 // each at 224 px): room enough that the decoder runs to the end
                                 // while the model is behind, instead of idling its core

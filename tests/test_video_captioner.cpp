@@ -26,7 +26,8 @@ VideoCaptionOptions small_options(const std::string& out_dir) {
   o.out_dir = out_dir;
   o.decoding = tiny_captioner().config().decoding;
   o.decoding.max_len = 6;
-  o.batch_size = 4;  // several CLIP batches and generation batches per video
+  o.batch_size = 4;     // several CLIP batches per video
+  o.caption_batch = 3;  // and several generation batches, not aligned with the CLIP ones
   return o;
 }
 
@@ -160,6 +161,9 @@ TEST(VideoCaptioner, OptionsAreCheckedUpFront) {
   o = VideoCaptionOptions{};
   o.decoder.threads = -1;
   test::expect_error([&] { o.validate(); }, {"--decode-threads", ">= 0"});
+  o = VideoCaptionOptions{};
+  o.caption_batch = 0;
+  test::expect_error([&] { o.validate(); }, {"--caption-batch", ">= 1"});
 }
 
 }  // namespace
