@@ -75,15 +75,64 @@ nlohmann::json GPT2Config::to_json() const {
 
 int64_t KVCache::length() const { return keys.empty() || !keys[0].defined() ? 0 : keys[0].size(2); }
 
+namespace {
+
+// Whether `past` (B, H, P, hd) is the first P positions of `room` (B, H, capacity, hd).
+bool views_room(const torch::Tensor& past, const torch::Tensor& room) {
+  return past.defined() && room.defined() && past.data_ptr() == room.data_ptr() && past.size(0) == room.size(0) &&
+         past.stride(0) == room.stride(0) && past.stride(1) == room.stride(1);
+}
+
+// past (B, H, P, hd) or undefined, viewing `room` when that has space; new_kv (B, H, T, hd).
+torch::Tensor append_kv(torch::Tensor& room, const torch::Tensor& past, const torch::Tensor& new_kv) {
+  if (torch::GradMode::is_enabled() && (new_kv.requires_grad() || (past.defined() && past.requires_grad())))
+    return past.defined() ? torch::cat({past, new_kv}, 2) : new_kv;  // training: keep the graph
+  const int64_t P = past.defined() ? past.size(2) : 0, T = new_kv.size(2);
+  if (!views_room(past, room) || P + T > room.size(2)) {
+    // Room for what is there, this step and some more: doubling keeps the copies to O(log steps).
+    const int64_t capacity = std::max<int64_t>(2 * (P + T), P + T + 32);
+    auto sizes = new_kv.sizes().vec();
+    sizes[2] = capacity;
+    torch::Tensor grown = torch::empty(sizes, new_kv.options());  // (B, H, capacity, hd)
+    if (P > 0) grown.narrow(2, 0, P).copy_(past);
+    room = grown;
+  }
+  room.narrow(2, P, T).copy_(new_kv);
+  return room.narrow(2, 0, P + T);  // (B, H, P+T, hd)
+}
+
+void reorder_kv(torch::Tensor& room, torch::Tensor& past, const torch::Tensor& index) {
+  if (!past.defined()) return;
+  if (views_room(past, room) && !torch::GradMode::is_enabled()) {
+    const int64_t P = past.size(2);
+    room = room.index_select(0, index);  // (B_new, H, capacity, hd): the room moves along
+    past = room.narrow(2, 0, P);
+  } else {
+    past = past.index_select(0, index);  // (B_new, H, P, hd)
+  }
+}
+
+}  // namespace
+
 void KVCache::reorder(const torch::Tensor& index) {
-  for (auto* list : {&keys, &values})
-    for (auto& t : *list)
-      if (t.defined()) t = t.index_select(0, index);  // (B_new, H, P, hd)
+  key_room_.resize(keys.size());
+  value_room_.resize(values.size());
+  for (size_t i = 0; i < keys.size(); ++i) reorder_kv(key_room_[i], keys[i], index);
+  for (size_t i = 0; i < values.size(); ++i) reorder_kv(value_room_[i], values[i], index);
 }
 
 void KVCache::clear() {
   keys.clear();
   values.clear();
+  key_room_.clear();
+  value_room_.clear();
+}
+
+void KVCache::append(size_t layer, const torch::Tensor& k, const torch::Tensor& v) {
+  if (keys.size() <= layer) keys.resize(layer + 1), values.resize(layer + 1);
+  if (key_room_.size() < keys.size()) key_room_.resize(keys.size()), value_room_.resize(keys.size());
+  keys[layer] = append_kv(key_room_[layer], keys[layer], k);
+  values[layer] = append_kv(value_room_[layer], values[layer], v);
 }
 
 // ---- modules, smallest first -----------------------------------------------------------------
@@ -104,21 +153,19 @@ GPT2AttentionImpl::GPT2AttentionImpl(const GPT2Config& cfg)
   c_proj = register_module("c_proj", Conv1D(cfg.n_embd, cfg.n_embd));
 }
 
-torch::Tensor GPT2AttentionImpl::forward(const torch::Tensor& x, const GPT2AttentionMasks& masks,
-                                         const torch::Tensor& past_key, const torch::Tensor& past_value,
-                                         torch::Tensor* present_key, torch::Tensor* present_value) {
+torch::Tensor GPT2AttentionImpl::forward(const torch::Tensor& x, const GPT2AttentionMasks& masks, KVCache* cache,
+                                         size_t layer) {
   const int64_t B = x.size(0), T = x.size(1), D = x.size(2);
   auto qkv = c_attn(x).split(D, -1);                                // 3 x (B, T, D)
   auto heads = [&](const torch::Tensor& t) { return t.view({B, T, n_head, head_dim}).permute({0, 2, 1, 3}); };
   torch::Tensor q = heads(qkv[0]);                                  // (B, H, T, hd)
   torch::Tensor k = heads(qkv[1]);                                  // (B, H, T, hd)
   torch::Tensor v = heads(qkv[2]);                                  // (B, H, T, hd)
-  if (past_key.defined()) {
-    k = torch::cat({past_key, k}, 2);                               // (B, H, P+T, hd)
-    v = torch::cat({past_value, v}, 2);                             // (B, H, P+T, hd)
+  if (cache) {
+    cache->append(layer, k, v);
+    k = cache->keys[layer];                                         // (B, H, P+T, hd)
+    v = cache->values[layer];                                       // (B, H, P+T, hd)
   }
-  if (present_key) *present_key = k;
-  if (present_value) *present_value = v;
 
   // HF divides by a float32 scalar sqrt(hd), then masks with where(causal, w, min) (not a sum).
   torch::Tensor w = inference_matmul(q, k.transpose(-1, -2)).div_(std::sqrt(static_cast<double>(head_dim)));  // (B, H, T, P+T)
@@ -152,10 +199,9 @@ GPT2BlockImpl::GPT2BlockImpl(const GPT2Config& cfg) {
   mlp = register_module("mlp", GPT2MLP(cfg));
 }
 
-torch::Tensor GPT2BlockImpl::forward(const torch::Tensor& x, const GPT2AttentionMasks& masks,
-                                     const torch::Tensor& past_key, const torch::Tensor& past_value,
-                                     torch::Tensor* present_key, torch::Tensor* present_value) {
-  torch::Tensor h = x + attn(inference_layer_norm(ln_1, x), masks, past_key, past_value, present_key, present_value);  // (B, T, D)
+torch::Tensor GPT2BlockImpl::forward(const torch::Tensor& x, const GPT2AttentionMasks& masks, KVCache* cache,
+                                     size_t layer) {
+  torch::Tensor h = x + attn(inference_layer_norm(ln_1, x), masks, cache, layer);  // (B, T, D)
   return h + mlp(inference_layer_norm(ln_2, h));                                                                 // (B, T, D)
 }
 
@@ -248,17 +294,7 @@ torch::Tensor GPT2Impl::forward(const torch::Tensor& inputs_embeds, const torch:
   torch::Tensor x = inputs_embeds.to(device, dtype) + wpe(positions);  // (B, T, D)
   if (is_training() && config.embd_pdrop > 0) x = torch::dropout(x, config.embd_pdrop, true);
 
-  if (cache && cache->keys.empty()) {
-    cache->keys.resize(blocks_.size());
-    cache->values.resize(blocks_.size());
-  }
-  static const torch::Tensor none;
-  for (size_t i = 0; i < blocks_.size(); ++i) {
-    if (cache)
-      x = blocks_[i]->forward(x, masks, cache->keys[i], cache->values[i], &cache->keys[i], &cache->values[i]);
-    else
-      x = blocks_[i]->forward(x, masks, none, none, nullptr, nullptr);
-  }
+  for (size_t i = 0; i < blocks_.size(); ++i) x = blocks_[i]->forward(x, masks, cache, i);
   return inference_layer_norm(ln_f, x);  // (B, T, D)
 }
 

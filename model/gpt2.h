@@ -43,12 +43,20 @@ struct GPT2Config {
   nlohmann::json to_json() const;  // HF layout, readable by transformers
 };
 
-// Per-layer keys/values after the head split, HF "present" layout: (B, H, P, hd).
+// Per-layer keys/values after the head split, HF "present" layout: (B, H, P, hd). Without
+// autograd they are views of buffers with room for more tokens, so a decoding step writes only its
+// own token instead of copying the whole cache (torch::cat per layer per step was ~15 % of a
+// batch-16 decode).
 struct KVCache {
   std::vector<torch::Tensor> keys, values;
   int64_t length() const;                    // P (0 when empty)
   void reorder(const torch::Tensor& index);  // beam search: keep rows index (B_new) of the batch
   void clear();
+  // keys/values[layer] become (B, H, P+T, hd) with k, v (B, H, T, hd) after them.
+  void append(size_t layer, const torch::Tensor& k, const torch::Tensor& v);
+
+ private:
+  std::vector<torch::Tensor> key_room_, value_room_;  // (B, H, capacity, hd); keys[i] = its first P
 };
 
 // HF's Conv1D: weight (in, out), y = x W + b (the transpose of nn.Linear's layout).
@@ -69,9 +77,8 @@ struct GPT2AttentionMasks {
 
 struct GPT2AttentionImpl : torch::nn::Module {
   explicit GPT2AttentionImpl(const GPT2Config& cfg);
-  // x (B, T, D); past_key/past_value (B, H, P, hd) or undefined. Sets present_* to (B, H, P+T, hd).
-  torch::Tensor forward(const torch::Tensor& x, const GPT2AttentionMasks& masks, const torch::Tensor& past_key,
-                        const torch::Tensor& past_value, torch::Tensor* present_key, torch::Tensor* present_value);
+  // x (B, T, D); cache (optional): layer `layer`'s P cached keys/values, gets this step's appended.
+  torch::Tensor forward(const torch::Tensor& x, const GPT2AttentionMasks& masks, KVCache* cache, size_t layer);
   int64_t n_head, head_dim;
   double attn_pdrop, resid_pdrop;
   Conv1D c_attn{nullptr}, c_proj{nullptr};
@@ -89,8 +96,7 @@ TORCH_MODULE(GPT2MLP);
 
 struct GPT2BlockImpl : torch::nn::Module {
   explicit GPT2BlockImpl(const GPT2Config& cfg);
-  torch::Tensor forward(const torch::Tensor& x, const GPT2AttentionMasks& masks, const torch::Tensor& past_key,
-                        const torch::Tensor& past_value, torch::Tensor* present_key, torch::Tensor* present_value);
+  torch::Tensor forward(const torch::Tensor& x, const GPT2AttentionMasks& masks, KVCache* cache, size_t layer);
   torch::nn::LayerNorm ln_1{nullptr}, ln_2{nullptr};
   GPT2Attention attn{nullptr};
   GPT2MLP mlp{nullptr};

@@ -196,6 +196,32 @@ TEST(GPT2KVCache, ReorderFollowsBeams) {
   EXPECT_TENSOR_NEAR(step, want, kKvTol);
 }
 
+TEST(GPT2KVCache, GrowsAndReordersThroughALongDecode) {
+  // One token at a time to n_positions: the cache outgrows its first buffers more than once and
+  // is reordered (beam search) half way; the last step must still equal a full forward.
+  torch::NoGradGuard no_grad;
+  auto& gpt2 = tiny_gpt2();
+  const int64_t T = gpt2->config.n_positions, half = T / 2;
+  torch::manual_seed(3);
+  torch::Tensor ids = torch::randint(gpt2->config.vocab_size, {2, T});  // (2, T)
+  const torch::Tensor beams = torch::tensor(std::vector<int64_t>{1, 0, 1});
+  clipcap::KVCache cache;
+  torch::Tensor step;
+  for (int64_t t = 0; t < T; ++t) {
+    if (t == half) cache.reorder(beams);
+    const torch::Tensor rows = t < half ? ids : ids.index_select(0, beams);
+    const void* before = t > 0 ? cache.keys[0].data_ptr() : nullptr;
+    step = gpt2->logits(gpt2->forward(gpt2->embed(rows.slice(1, t, t + 1)), {}, &cache).select(1, -1));  // (B, V)
+    // A step that fits in the buffer writes its token there instead of copying the cache.
+    if (t == 5 || t == half + 3) {
+      EXPECT_EQ(cache.keys[0].data_ptr(), before) << "step " << t;
+    }
+  }
+  EXPECT_EQ(cache.length(), T);
+  torch::Tensor want = gpt2->logits(gpt2->forward(gpt2->embed(ids.index_select(0, beams))).select(1, -1));  // (3, V)
+  EXPECT_TENSOR_NEAR(step, want, kKvTol);
+}
+
 TEST(GPT2KVCache, PaddingMaskDuringIncrementalDecoding) {
   // A right-padded row continues with its mask extended by ones: equals the full masked forward.
   torch::NoGradGuard no_grad;

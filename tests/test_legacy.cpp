@@ -69,8 +69,9 @@ TEST(Legacy, EveryImageStepByStep) {
     EXPECT_TENSOR_NEAR(torch::tensor(trace.step_logsumexp, torch::kFloat64),
                        expected_tensor("legacy.safetensors", key + "step_logsumexp"), 1e-4);
     const auto& all = test::expected("legacy.safetensors");
-    if (all.count(key + "step0_logits_last"))
+    if (all.count(key + "step0_logits_last")) {
       EXPECT_TENSOR_NEAR(trace.step0_logits_last.unsqueeze(0), all.at(key + "step0_logits_last"), 1e-4);
+    }
 
     EXPECT_EQ(cap.text(tokens), c["caption"].get<std::string>());
   }
