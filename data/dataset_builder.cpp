@@ -426,8 +426,8 @@ BuildResult build_embedding_dataset(const BuildOptions& opts) {
                     " (--strict stops at the first bad image)");
       torch::Tensor embeds;
       if (!rec.rows.empty()) {
-        CLIPEncoderOutput v = clip->vision_model->forward(b->pixels.to(device));
-        embeds = (projected ? clip->image_embeds(v.pooler_output) : v.pooler_output);  // (n, D)
+        const torch::Tensor pooled = clip->vision_model->pooled(b->pixels.to(device));  // (n, Dv)
+        embeds = projected ? clip->image_embeds(pooled) : pooled;                      // (n, D)
         embeds = embeds.to(torch::kCPU, torch::kFloat32).contiguous();
       }
       write_chunk(chunk_path(work, b->chunk), b->chunk, rec, embeds);

@@ -88,7 +88,7 @@ torch::Tensor ClipScorer::embed_images(const std::vector<Image>& images) {
     const std::vector<Image> batch(images.begin() + static_cast<std::ptrdiff_t>(start),
                                    images.begin() + static_cast<std::ptrdiff_t>(std::min(images.size(), start + bs)));
     const torch::Tensor px = impl_->processor->preprocess_batch(batch);  // (B, 3, S, S)
-    const torch::Tensor pooled = impl_->clip->vision_model->forward(px).pooler_output;
+    const torch::Tensor pooled = impl_->clip->vision_model->pooled(px);
     out.push_back(impl_->clip->image_embeds(pooled).to(torch::kFloat32));  // (B, P)
   }
   if (out.empty()) return torch::empty({0, impl_->clip->config.projection_dim});

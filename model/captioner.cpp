@@ -301,7 +301,7 @@ void Captioner::save(const std::string& dir, const std::function<void(const std:
 
 torch::Tensor Captioner::embed_images(const torch::Tensor& pixel_values) {
   torch::NoGradGuard no_grad;
-  auto pooled = vision_model_->forward(pixel_values.to(device_, dtype_)).pooler_output;  // (B, Dv)
+  auto pooled = vision_model_->pooled(pixel_values.to(device_, dtype_));  // (B, Dv)
   if (cfg_.prefix_input == "image_embeds") pooled = visual_projection_->forward(pooled);  // (B, P)
   return pooled.to(torch::kFloat32);
 }

@@ -156,16 +156,17 @@ CLIPAttentionImpl::CLIPAttentionImpl(const CLIPEncoderConfig& cfg)
   out_proj = register_module("out_proj", linear());
 }
 
-torch::Tensor CLIPAttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& mask) {
-  const int64_t B = x.size(0), T = x.size(1), D = x.size(2);
-  auto heads = [&](const torch::Tensor& t) { return t.view({B, T, num_heads, head_dim}).transpose(1, 2); };
-  torch::Tensor q = heads(inference_linear(q_proj, x) * std::pow(static_cast<double>(head_dim), -0.5));  // (B, H, T, hd)
-  torch::Tensor k = heads(inference_linear(k_proj, x));                                               // (B, H, T, hd)
-  torch::Tensor v = heads(inference_linear(v_proj, x));                                               // (B, H, T, hd)
-  torch::Tensor w = inference_matmul(q, k.transpose(-1, -2));                           // (B, H, T, T)
-  if (mask.defined()) w.add_(mask);
+torch::Tensor CLIPAttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& mask, int64_t queries) {
+  const int64_t B = x.size(0), T = x.size(1), D = x.size(2), Q = queries > 0 ? queries : T;
+  auto heads = [&](const torch::Tensor& t) { return t.view({B, t.size(1), num_heads, head_dim}).transpose(1, 2); };
+  const torch::Tensor xq = Q == T ? x : x.narrow(1, 0, Q).contiguous();                           // (B, Q, D)
+  torch::Tensor q = heads(inference_linear(q_proj, xq) * std::pow(static_cast<double>(head_dim), -0.5));  // (B, H, Q, hd)
+  torch::Tensor k = heads(inference_linear(k_proj, x));                                           // (B, H, T, hd)
+  torch::Tensor v = heads(inference_linear(v_proj, x));                                           // (B, H, T, hd)
+  torch::Tensor w = inference_matmul(q, k.transpose(-1, -2));                                     // (B, H, Q, T)
+  if (mask.defined()) w.add_(Q == T ? mask : mask.narrow(-2, 0, Q));
   w = inference_softmax(w);  // bf16: computed in f32
-  torch::Tensor o = inference_matmul(w, v).transpose(1, 2).reshape({B, T, D});          // (B, T, D)
+  torch::Tensor o = inference_matmul(w, v).transpose(1, 2).reshape({B, Q, D});                    // (B, Q, D)
   return inference_linear(out_proj, o);
 }
 
@@ -186,9 +187,10 @@ CLIPEncoderLayerImpl::CLIPEncoderLayerImpl(const CLIPEncoderConfig& cfg) {
   layer_norm2 = register_module("layer_norm2", layer_norm(cfg.hidden_size, cfg.layer_norm_eps));
 }
 
-torch::Tensor CLIPEncoderLayerImpl::forward(const torch::Tensor& x, const torch::Tensor& mask) {
-  torch::Tensor h = x + self_attn(inference_layer_norm(layer_norm1, x), mask);  // (B, T, D)
-  return h + mlp(inference_layer_norm(layer_norm2, h));                        // (B, T, D)
+torch::Tensor CLIPEncoderLayerImpl::forward(const torch::Tensor& x, const torch::Tensor& mask, int64_t queries) {
+  const torch::Tensor& residual = queries > 0 ? x.narrow(1, 0, queries) : x;                     // (B, Q, D)
+  torch::Tensor h = residual + self_attn(inference_layer_norm(layer_norm1, x), mask, queries);  // (B, Q, D)
+  return h + mlp(inference_layer_norm(layer_norm2, h));                                        // (B, Q, D)
 }
 
 CLIPEncoderImpl::CLIPEncoderImpl(const CLIPEncoderConfig& cfg) {
@@ -200,11 +202,11 @@ CLIPEncoderImpl::CLIPEncoderImpl(const CLIPEncoderConfig& cfg) {
 }
 
 torch::Tensor CLIPEncoderImpl::forward(const torch::Tensor& x, const torch::Tensor& mask,
-                                       std::vector<torch::Tensor>* hidden_states) {
+                                       std::vector<torch::Tensor>* hidden_states, int64_t last_queries) {
   torch::Tensor h = x;  // (B, T, D)
   if (hidden_states) hidden_states->push_back(h);
-  for (auto& layer : layers_) {
-    h = layer->forward(h, mask);
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    h = layers_[i]->forward(h, mask, i + 1 == layers_.size() ? last_queries : 0);  // (B, T or last_queries, D)
     if (hidden_states) hidden_states->push_back(h);
   }
   return h;
@@ -249,7 +251,7 @@ CLIPVisionTransformerImpl::CLIPVisionTransformerImpl(const CLIPVisionConfig& cfg
   post_layernorm = register_module("post_layernorm", layer_norm(cfg.hidden_size, cfg.layer_norm_eps));
 }
 
-CLIPEncoderOutput CLIPVisionTransformerImpl::forward(const torch::Tensor& pixel_values, bool want_hidden_states) {
+torch::Tensor CLIPVisionTransformerImpl::encoder_input(const torch::Tensor& pixel_values) {
   const int64_t S = config.image_size;
   if (pixel_values.dim() != 4 || pixel_values.size(1) != config.num_channels || pixel_values.size(2) != S ||
       pixel_values.size(3) != S)
@@ -258,11 +260,20 @@ CLIPEncoderOutput CLIPVisionTransformerImpl::forward(const torch::Tensor& pixel_
                 ", " + std::to_string(S) + ", " + std::to_string(S) + "]");
   const auto& w = embeddings->class_embedding;
   torch::Tensor x = embeddings(pixel_values.to(w.device(), w.scalar_type()));  // (B, 1+N, Dv)
-  x = inference_layer_norm(pre_layrnorm, x);  // (B, 1+N, Dv)
+  return inference_layer_norm(pre_layrnorm, x);                                // (B, 1+N, Dv)
+}
+
+CLIPEncoderOutput CLIPVisionTransformerImpl::forward(const torch::Tensor& pixel_values, bool want_hidden_states) {
   CLIPEncoderOutput out;
-  out.last_hidden_state = encoder->forward(x, torch::Tensor(), want_hidden_states ? &out.hidden_states : nullptr);  // (B, 1+N, Dv)
+  out.last_hidden_state = encoder->forward(encoder_input(pixel_values), torch::Tensor(),
+                                           want_hidden_states ? &out.hidden_states : nullptr);  // (B, 1+N, Dv)
   out.pooler_output = post_layernorm(out.last_hidden_state.select(1, 0));                     // (B, Dv)
   return out;
+}
+
+torch::Tensor CLIPVisionTransformerImpl::pooled(const torch::Tensor& pixel_values) {
+  torch::Tensor cls = encoder->forward(encoder_input(pixel_values), torch::Tensor(), nullptr, /*last_queries=*/1);  // (B, 1, Dv)
+  return post_layernorm(cls.select(1, 0));                                                                 // (B, Dv)
 }
 
 CLIPTextTransformerImpl::CLIPTextTransformerImpl(const CLIPTextConfig& cfg) : config(cfg) {

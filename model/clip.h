@@ -3,6 +3,7 @@
 //   auto clip = clipcap::load_clip("openai-clip-vit-base-patch32", {.dtype = torch::kFloat32});
 //   torch::NoGradGuard no_grad;
 //   auto v = clip->vision_model->forward(pixel_values);       // v.pooler_output: (B, Dv)
+//   torch::Tensor pooled = clip->vision_model->pooled(pixel_values);  // the same, less work
 //   torch::Tensor img = clip->image_embeds(v.pooler_output);   // (B, P), not normalised
 //
 // Module and parameter names follow the HF weight names (vision_model.embeddings.patch_embedding,
@@ -65,8 +66,9 @@ struct CLIPEncoderOutput {
 
 struct CLIPAttentionImpl : torch::nn::Module {
   explicit CLIPAttentionImpl(const CLIPEncoderConfig& cfg);
-  // x (B, T, D); mask: additive (B or 1, 1, T, T) or undefined.
-  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& mask = {});
+  // x (B, T, D); mask: additive (B or 1, 1, T, T) or undefined. queries > 0: only the first
+  // `queries` positions attend (to all T) and are returned, (B, queries, D).
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& mask = {}, int64_t queries = 0);
   int64_t num_heads, head_dim;
   torch::nn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, out_proj{nullptr};
 };
@@ -82,7 +84,8 @@ TORCH_MODULE(CLIPMLP);
 
 struct CLIPEncoderLayerImpl : torch::nn::Module {  // pre-LN: x + attn(ln1(x)), then x + mlp(ln2(x))
   explicit CLIPEncoderLayerImpl(const CLIPEncoderConfig& cfg);
-  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& mask = {});
+  // queries > 0: the output of the first `queries` positions only (B, queries, D).
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& mask = {}, int64_t queries = 0);
   CLIPAttention self_attn{nullptr};
   torch::nn::LayerNorm layer_norm1{nullptr};
   CLIPMLP mlp{nullptr};
@@ -93,8 +96,9 @@ TORCH_MODULE(CLIPEncoderLayer);
 struct CLIPEncoderImpl : torch::nn::Module {
   explicit CLIPEncoderImpl(const CLIPEncoderConfig& cfg);
   // hidden_states (optional): gets the input, then each layer's output (HF's hidden_states tuple).
+  // last_queries > 0: the last layer computes only the first `last_queries` positions.
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& mask = {},
-                        std::vector<torch::Tensor>* hidden_states = nullptr);
+                        std::vector<torch::Tensor>* hidden_states = nullptr, int64_t last_queries = 0);
   torch::nn::ModuleList layers{nullptr};
 
  private:
@@ -124,11 +128,17 @@ struct CLIPVisionTransformerImpl : torch::nn::Module {
   explicit CLIPVisionTransformerImpl(const CLIPVisionConfig& cfg);
   // pixel_values (B, num_channels, image_size, image_size): other sizes throw clipcap::Error.
   CLIPEncoderOutput forward(const torch::Tensor& pixel_values, bool want_hidden_states = false);
+  // forward(pixel_values).pooler_output (B, Dv) with less work: the last layer computes the class
+  // position only (its attention still reads every patch), ~1/12 of the arithmetic saved.
+  torch::Tensor pooled(const torch::Tensor& pixel_values);
   CLIPVisionConfig config;
   CLIPVisionEmbeddings embeddings{nullptr};
   torch::nn::LayerNorm pre_layrnorm{nullptr};  // (sic: HF's name)
   CLIPEncoder encoder{nullptr};
   torch::nn::LayerNorm post_layernorm{nullptr};
+
+ private:
+  torch::Tensor encoder_input(const torch::Tensor& pixel_values);  // checked, embedded, pre-LN: (B, 1+N, Dv)
 };
 TORCH_MODULE(CLIPVisionTransformer);
 

@@ -83,6 +83,23 @@ TEST(CLIPGolden, VisionTower) {
   EXPECT_TENSOR_EQ(plain.pooler_output, out.pooler_output);
 }
 
+// pooled() skips the patch positions' last-layer outputs (what captioning and datasets use):
+// the reference's pooler_output and image_embeds all the same, and with autograd on too.
+TEST(CLIPGolden, PooledIsThePoolerOutputWithLessWork) {
+  auto& clip = tiny_clip();
+  const torch::Tensor& pixels = E("vision.pixel_values");
+  {
+    torch::NoGradGuard no_grad;
+    const torch::Tensor pooled = clip->vision_model->pooled(pixels);
+    EXPECT_TENSOR_NEAR(pooled, E("vision.pooler_output"), kTol);
+    EXPECT_TENSOR_NEAR(clip->image_embeds(pooled), E("vision.image_embeds"), kTol);
+    EXPECT_TENSOR_NEAR(pooled, clip->vision_model->forward(pixels).pooler_output, 1e-5);
+  }
+  const torch::Tensor with_grad = clip->vision_model->pooled(pixels);
+  EXPECT_TRUE(with_grad.requires_grad());
+  EXPECT_TENSOR_NEAR(with_grad.detach(), E("vision.pooler_output"), kTol);
+}
+
 TEST(CLIPGolden, VisionRowsAreIndependentOfTheBatch) {
   torch::NoGradGuard no_grad;
   const torch::Tensor& pixels = E("vision.pixel_values");
