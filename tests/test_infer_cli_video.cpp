@@ -167,6 +167,9 @@ TEST(InferCliVideo, BadVideosGiveOneLineAndExitOne) {
   r = test::run(infer_video("--formats srt,gif " + shell_quote(dir + "/x.mp4")));
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("unknown format 'gif'"), std::string::npos) << r.err;
+  r = test::run(infer_video("--caption-batch 0 " + shell_quote(dir + "/x.mp4")));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("--caption-batch must be >= 1, got 0"), std::string::npos) << r.err;
 }
 
 // Four short videos that caption quickly, plus one bad one, in a list file.
