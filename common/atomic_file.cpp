@@ -1,5 +1,7 @@
 #include "common/atomic_file.h"
 
+#include <filesystem>
+
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -50,6 +52,22 @@ void write_file_atomic(const std::string& path, const std::string& contents) {
   AtomicFile f(path);
   f.write(contents.data(), contents.size());
   f.commit();
+}
+
+void replace_directory(const std::string& staging, const std::string& target) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const std::string old = target + ".old";
+  if (fs::exists(target, ec)) {
+    fs::remove_all(old, ec);
+    fs::rename(target, old, ec);
+    if (ec) throw Error(target + ": cannot move the previous directory aside (" + ec.message() + ")");
+  } else if (const fs::path parent = fs::path(target).parent_path(); !parent.empty()) {
+    fs::create_directories(parent, ec);
+  }
+  fs::rename(staging, target, ec);
+  if (ec) throw Error(target + ": cannot move " + staging + " into place (" + ec.message() + ")");
+  fs::remove_all(old, ec);
 }
 
 std::string read_file(const std::string& path) {

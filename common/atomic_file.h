@@ -36,4 +36,10 @@ class AtomicFile {
 void write_file_atomic(const std::string& path, const std::string& contents);
 std::string read_file(const std::string& path);
 
+// The same for a directory written in full under another name (`staging`, e.g. DIR.tmp): moves it
+// to `target`, an existing target first moved aside to target.old and removed after, so target is
+// always either the old directory or the complete new one. Creates target's parent. Error names
+// target and the reason.
+void replace_directory(const std::string& staging, const std::string& target);
+
 }  // namespace clipcap

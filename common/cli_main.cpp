@@ -5,17 +5,11 @@
 #include <iostream>
 
 #include "common/error.h"
+#include "common/strings.h"
 
 namespace clipcap {
 
-namespace {
-// libtorch messages can span lines (and carry a C++ backtrace); users get the first line only.
-std::string first_line(const std::string& s) {
-  auto nl = s.find('\n');
-  return nl == std::string::npos ? s : s.substr(0, nl);
-}
-}  // namespace
-
+// libtorch messages can span lines (and carry a C++ backtrace): users get the first line.
 int run_main(const std::string& program, const std::function<int()>& body) {
   try {
     return body();
