@@ -5,11 +5,13 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "common/atomic_file.h"
 #include "common/error.h"
 #include "common/json_util.h"
+#include "model/decoding.h"
 #include "model/legacy_captioner.h"
-#include "model/load_weights.h"
-#include "model/safetensors.h"
+#include "model/weights/load_weights.h"
+#include "model/weights/safetensors.h"
 
 namespace fs = std::filesystem;
 
@@ -250,7 +252,7 @@ std::vector<std::pair<std::string, torch::Tensor>> Captioner::named_weights() co
 void Captioner::save(const std::string& dir, const std::function<void(const std::string&)>& add_files) {
   const fs::path target = fs::path(dir).lexically_normal();
   const fs::path name = target.filename().empty() ? target.parent_path() : target;
-  const fs::path tmp = name.string() + ".tmp", old = name.string() + ".old";
+  const fs::path tmp = name.string() + ".tmp";
   if (fs::exists(name)) {
     if (!fs::is_directory(name)) throw Error(dir + ": exists and is not a directory; not replacing it");
     bool empty = fs::is_empty(name);
@@ -278,15 +280,7 @@ void Captioner::save(const std::string& dir, const std::function<void(const std:
       if (fs::exists(from)) fs::copy_file(from, tmp / file, fs::copy_options::overwrite_existing);
     }
     if (add_files) add_files(tmp.string());
-    if (fs::exists(name)) {
-      fs::remove_all(old, ec);
-      fs::rename(name, old);
-      fs::rename(tmp, name);
-      fs::remove_all(old, ec);
-    } else {
-      if (name.has_parent_path()) fs::create_directories(name.parent_path());
-      fs::rename(tmp, name);
-    }
+    replace_directory(tmp.string(), name.string());
   } catch (const fs::filesystem_error& e) {
     fs::remove_all(tmp, ec);
     throw Error(dir + ": cannot save the model: " + e.code().message());
@@ -312,16 +306,35 @@ torch::Tensor Captioner::prefix(const torch::Tensor& embeds) {
   return mapping_->forward(x);                                                 // (B, E, D)
 }
 
+namespace {
+void check_embeddings(const torch::Tensor& embeds, int64_t width) {
+  if (embeds.dim() != 2 || embeds.size(1) != width)
+    throw Error("captioner: image embeddings must be (B, " + std::to_string(width) + "), got " +
+                shape_string(embeds.sizes().vec()));
+}
+}  // namespace
+
+std::vector<Caption> Captioner::captions_for(const torch::Tensor& embeds, const DecodeOptions& opts) {
+  torch::NoGradGuard no_grad;
+  check_embeddings(embeds, cfg_.mapping.input_size);
+  std::vector<Caption> out;
+  if (cfg_.legacy) {
+    for (auto& tokens : generate_tokens(embeds, opts)) out.push_back({text(tokens)});
+    return out;
+  }
+  for (auto& g : generate_scored(gpt2_, prefix(embeds), opts, tokenizer_->eos_id()))
+    out.push_back({text(g.tokens), g.logprob, g.scored_tokens});
+  return out;
+}
+
 std::vector<std::vector<int64_t>> Captioner::generate_tokens(const torch::Tensor& embeds, const DecodeOptions& opts) {
   torch::NoGradGuard no_grad;
-  if (embeds.dim() != 2 || embeds.size(1) != cfg_.mapping.input_size)
-    throw Error("captioner: image embeddings must be (B, " + std::to_string(cfg_.mapping.input_size) + "), got " +
-                shape_string(embeds.sizes().vec()));
+  check_embeddings(embeds, cfg_.mapping.input_size);
   auto pre = prefix(embeds);  // (B, E, D)
   if (!cfg_.legacy) return generate(gpt2_, pre, opts, tokenizer_->eos_id());
 
   opts.validate();
-  if (opts.beam_size != 1 || opts.do_sample || opts.min_len != 0 || opts.no_repeat_ngram_size != 0)
+  if (opts.strategy != "greedy" || opts.min_len != 0 || opts.no_repeat_ngram_size != 0)
     throw Error("legacy (imported upstream) models caption greedily like upstream; beam search, sampling, "
                 "min_len and no-repeat-ngram are not available for them");
   std::vector<std::vector<int64_t>> out;
@@ -339,7 +352,7 @@ std::string Captioner::text(const std::vector<int64_t>& tokens) const {
 
 std::vector<std::string> Captioner::caption_embeddings(const torch::Tensor& embeds, const DecodeOptions& opts) {
   std::vector<std::string> captions;
-  for (const auto& tokens : generate_tokens(embeds, opts)) captions.push_back(text(tokens));
+  for (auto& c : captions_for(embeds, opts)) captions.push_back(std::move(c.text));
   return captions;
 }
 

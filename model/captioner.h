@@ -48,13 +48,14 @@
 #include <string>
 #include <vector>
 
-#include "data/image_io.h"
+#include "image/image_io.h"
+#include "model/caption.h"
 #include "model/clip.h"
-#include "model/decoding.h"
+#include "model/decode_options.h"
 #include "model/gpt2.h"
 #include "model/image_processor.h"
 #include "model/mapping.h"
-#include "model/tokenizer.h"
+#include "model/tokenizers/tokenizer.h"
 
 namespace clipcap {
 
@@ -116,7 +117,9 @@ class Captioner {
   torch::Tensor embed_images(const torch::Tensor& pixel_values);  // (B, 3, H, W) -> (B, Dc) float32
   torch::Tensor prefix(const torch::Tensor& embeds);              // (B, Dc) -> (B, ep_len, D), model dtype
   std::vector<std::vector<int64_t>> generate_tokens(const torch::Tensor& embeds, const DecodeOptions& opts);
-  std::vector<std::string> caption_embeddings(const torch::Tensor& embeds, const DecodeOptions& opts);
+  // (B, Dc) embeddings -> B captions with their log-probabilities.
+  std::vector<Caption> captions_for(const torch::Tensor& embeds, const DecodeOptions& opts);
+  std::vector<std::string> caption_embeddings(const torch::Tensor& embeds, const DecodeOptions& opts);  // texts only
   std::vector<std::string> caption_images(const std::vector<Image>& images, const DecodeOptions& opts);
   std::string text(const std::vector<int64_t>& tokens) const;  // the caption for generated tokens
 

@@ -5,11 +5,11 @@
 #include <cmath>
 
 #include "common/json_util.h"
-#include "model/activations.h"
-#include "model/attention_masks.h"
-#include "model/inference_matmul.h"
-#include "model/inference_norm.h"
-#include "model/load_weights.h"
+#include "model/kernels/activations.h"
+#include "model/kernels/attention_masks.h"
+#include "model/kernels/inference_matmul.h"
+#include "model/kernels/inference_norm.h"
+#include "model/weights/load_weights.h"
 
 namespace clipcap {
 

@@ -20,7 +20,7 @@
 #include <string>
 #include <vector>
 
-#include "model/activations.h"
+#include "model/kernels/activations.h"
 
 namespace clipcap {
 
@@ -45,8 +45,8 @@ struct GPT2Config {
 
 // Per-layer keys/values after the head split, HF "present" layout: (B, H, P, hd). Without
 // autograd they are views of buffers with room for more tokens, so a decoding step writes only its
-// own token instead of copying the whole cache (torch::cat per layer per step was ~15 % of a
-// batch-16 decode).
+// own token instead of copying the whole cache (torch::cat per layer per step was a noticeable part
+// of a batched decode: bench/README.md, "Measurements behind code decisions").
 struct KVCache {
   std::vector<torch::Tensor> keys, values;
   int64_t length() const;                    // P (0 when empty)

@@ -3,7 +3,7 @@
 // normalise. Driven by preprocessor_config.json (both the dict and the int forms of size/crop).
 //
 //   auto proc = clipcap::ImageProcessor::from_dir("openai-clip-vit-base-patch32");
-//   clipcap::Image img = clipcap::read_image("cat.jpg");      // data/image_io.h
+//   clipcap::Image img = clipcap::read_image("cat.jpg");      // image/image_io.h
 //   torch::Tensor px = proc.preprocess(img);                  // (3, crop_h, crop_w) float32
 #pragma once
 
@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "data/image_io.h"
+#include "image/image_io.h"
 
 namespace clipcap {
 

@@ -1,6 +1,6 @@
 // Upstream's (jmisilo/clip-gpt-captioning) captioning algorithm, reproduced exactly, for models
 // imported with import_upstream ("legacy": true). Not a way to caption well: a way to give the
-// same captions its released checkpoints give (fixtures README 6.3).
+// same captions its released checkpoints give (LEGACY.md, "The legacy algorithm"; tests/fixtures/README.md 6.3).
 //
 //   clipcap::LegacyTrace trace;                                  // optional: intermediate tensors
 //   auto tokens = clipcap::legacy_generate(*gpt2, prefix, 40, &trace);   // prefix (ep_len, D)
@@ -23,7 +23,7 @@
 
 #include "model/gpt2.h"
 #include "model/mapping.h"
-#include "model/tokenizer.h"
+#include "model/tokenizers/tokenizer.h"
 
 namespace clipcap {
 

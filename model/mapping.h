@@ -10,7 +10,7 @@
 // `mapper` = Linear(Din, ep_len * Dgpt). So upstream's "mp.*" keys load by prefix.
 //
 // forward() treats every image as its own length-1 sequence. Upstream fed its (N, D) batch as ONE
-// length-N sequence, so images attended to each other (UPSTREAM.md defect 5); that reading is
+// length-N sequence, so images attended to each other (LEGACY.md, defect 5); that reading is
 // kept only as forward_upstream_batch(), for reproducing upstream's training loss.
 // Shapes: B batch, L sequence length, Din encoder width, Dgpt GPT-2 width, E ep_len.
 #pragma once

@@ -8,8 +8,8 @@
 #include "common/error.h"
 #include "common/json_util.h"
 #include "model/captioner.h"
-#include "model/load_weights.h"
-#include "model/weight_source.h"
+#include "model/weights/load_weights.h"
+#include "model/weights/weight_source.h"
 
 namespace fs = std::filesystem;
 

@@ -1,0 +1,23 @@
+// One caption and the scores behind it: what every captioning path returns (the local model's
+// Captioner, and caption backends, backend/caption_backend.h).
+#pragma once
+
+#include <cstdint>
+#include <limits>
+#include <string>
+
+namespace clipcap {
+
+struct Caption {
+  std::string text;
+  // Sum of the log-probabilities of the caption's tokens (the EOS included when one was written);
+  // NaN when the captioner does not know it (legacy models, remote backends without logprobs).
+  double logprob = std::numeric_limits<double>::quiet_NaN();
+  int64_t scored_tokens = 0;  // tokens that sum covers
+
+  double mean_logprob() const {
+    return scored_tokens > 0 ? logprob / static_cast<double>(scored_tokens) : std::numeric_limits<double>::quiet_NaN();
+  }
+};
+
+}  // namespace clipcap

@@ -1,0 +1,72 @@
+#include "model/token_search.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <torch/torch.h>
+
+#include "model/search_step.h"
+
+namespace clipcap {
+
+TokenSearch::TokenSearch(const DecodeOptions& opts) : opts_(opts), processors_(make_logits_processors(opts)) {}
+
+std::vector<Generated> TokenSearch::search(GPT2Impl& gpt2, const torch::Tensor& prefix_embeds, int64_t eos_id) {
+  const int64_t B = prefix_embeds.size(0);
+  const auto device = prefix_embeds.device();
+  std::vector<Generated> out(B);
+  std::vector<std::vector<int64_t>> tokens(B);
+  StepState state;
+  state.tokens = &tokens;
+  state.eos_id = eos_id;
+  for (int64_t b = 0; b < B; ++b) state.rows.push_back(b);  // active rows, in batch order
+  start(B);
+
+  KVCache cache;
+  auto logits = prefix_logits(gpt2, prefix_embeds, cache);  // (B, V)
+  for (int step = 0; step < opts_.max_len; ++step) {
+    // The processors edit a copy: each pick's log-probability is the model's own.
+    auto scores = processors_.empty() ? logits.contiguous() : logits.clone(at::MemoryFormat::Contiguous);
+    for (const auto& p : processors_) p->apply(scores, state);
+    const std::vector<int64_t> next = pick(scores, state.rows);
+    auto picked = logits.gather(1, index_tensor(next, device).unsqueeze(1)).squeeze(1);   // (N)
+    auto logp = (picked - torch::logsumexp(logits, 1)).to(torch::kFloat64).cpu();        // (N)
+    auto lp = logp.accessor<double, 1>();
+
+    std::vector<int64_t> keep, keep_rows, keep_tokens;
+    for (size_t i = 0; i < next.size(); ++i) {
+      Generated& g = out[state.rows[i]];
+      g.logprob += lp[static_cast<int64_t>(i)];
+      ++g.scored_tokens;
+      if (next[i] == eos_id) continue;
+      tokens[state.rows[i]].push_back(next[i]);
+      keep.push_back(static_cast<int64_t>(i));
+      keep_rows.push_back(state.rows[i]);
+      keep_tokens.push_back(next[i]);
+    }
+    if (keep.empty() || step + 1 == opts_.max_len) break;
+    if (keep.size() != next.size()) cache.reorder(index_tensor(keep, device));
+    state.rows = std::move(keep_rows);
+    logits = step_logits(gpt2, keep_tokens, cache, device);
+  }
+  for (int64_t b = 0; b < B; ++b) out[b].tokens = std::move(tokens[b]);
+  return out;
+}
+
+std::vector<int64_t> GreedySearch::pick(const torch::Tensor& scores, const std::vector<int64_t>&) {
+  auto best = scores.argmax(1).cpu();  // (N)
+  return std::vector<int64_t>(best.data_ptr<int64_t>(), best.data_ptr<int64_t>() + best.numel());
+}
+
+void SampleSearch::start(int64_t batch) {
+  generators_.clear();
+  for (int64_t b = 0; b < batch; ++b) generators_.push_back(at::make_generator<at::CPUGeneratorImpl>(opts_.seed));
+}
+
+std::vector<int64_t> SampleSearch::pick(const torch::Tensor& scores, const std::vector<int64_t>& rows) {
+  auto probs = torch::softmax(scores, 1).cpu();  // (N, V)
+  std::vector<int64_t> next(rows.size());
+  for (size_t i = 0; i < next.size(); ++i)
+    next[i] = torch::multinomial(probs[static_cast<int64_t>(i)], 1, false, generators_[rows[i]]).item<int64_t>();
+  return next;
+}
+
+}  // namespace clipcap
