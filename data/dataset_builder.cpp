@@ -16,35 +16,23 @@
 #include <thread>
 
 #include "common/atomic_file.h"
+#include "common/bounded_queue.h"
 #include "common/error.h"
 #include "common/json_util.h"
+#include "common/paths.h"
 #include "common/sha256.h"
+#include "common/strings.h"
 #include "data/embedding_dataset.h"
 #include "model/clip.h"
 #include "model/image_processor.h"
-#include "model/safetensors.h"
+#include "model/weights/safetensors.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
 
 namespace clipcap {
 
-std::pair<int, int> parse_shard(const std::string& text) {
-  int i = -1, n = -1;
-  char extra = 0;
-  if (std::sscanf(text.c_str(), "%d/%d%c", &i, &n, &extra) != 2 || n < 1 || i < 0 || i >= n)
-    throw Error("--shard '" + text + "': expected i/N with 0 <= i < N (e.g. 0/4)");
-  return {i, n};
-}
-
 namespace {
-
-std::string without_trailing_slashes(std::string s) {
-  while (s.size() > 1 && s.back() == '/') s.pop_back();
-  return s;
-}
-
-std::string first_line(const std::string& s) { return s.substr(0, s.find('\n')); }
 
 // read_image's messages start with the path; errors.jsonl names the image separately.
 std::string image_reason(const std::string& path, const std::string& what) {
@@ -82,7 +70,7 @@ Plan make_plan(const BuildOptions& opts) {
   for (const auto& p : problems) h.update(p.row + "\t" + p.reason + "\n");
   plan.sha256 = h.hex();
   for (size_t i = 0; i < plan.source.items.size(); ++i)
-    if (static_cast<int>(i % opts.shard_count) == opts.shard_index) plan.work.push_back(static_cast<int64_t>(i));
+    if (opts.shard.owns(i)) plan.work.push_back(static_cast<int64_t>(i));
   return plan;
 }
 
@@ -107,24 +95,6 @@ void check_output_target(const std::string& out, bool overwrite) {
     throw Error(out + ": a finished dataset is already there (pass --overwrite to replace it, or choose another --out)");
   }
   throw Error(out + ": exists and is not a clipcap dataset; refusing to replace it (choose another --out)");
-}
-
-// Renames the finished staging directory to out (replacing an old dataset when allowed).
-void move_into_place(const std::string& staging, const std::string& out) {
-  std::error_code ec;
-  std::string old;
-  if (fs::exists(out, ec)) {
-    if (fs::is_directory(out, ec) && fs::is_empty(out, ec)) {
-      fs::remove(out, ec);
-    } else {
-      old = out + ".old." + std::to_string(::getpid());
-      fs::rename(out, old, ec);
-      if (ec) throw Error(out + ": cannot move the old dataset aside (" + ec.message() + ")");
-    }
-  }
-  fs::rename(staging, out, ec);
-  if (ec) throw Error(out + ": cannot move the finished dataset into place from " + staging + " (" + ec.message() + ")");
-  if (!old.empty()) fs::remove_all(old, ec);
 }
 
 void prepare_work_dir(const std::string& work, const json& args, bool restart) {
@@ -211,48 +181,8 @@ struct PreparedBatch {
   torch::Tensor pixels;  // (n, 3, H, W) for record.rows; undefined when no image could be read
 };
 
-// Bounded: decoders run at most `capacity` batches ahead of the forwards.
-class BatchQueue {
- public:
-  BatchQueue(size_t capacity, int producers) : capacity_(capacity), producers_(producers) {}
-
-  bool push(PreparedBatch&& b) {
-    std::unique_lock<std::mutex> lock(mu_);
-    not_full_.wait(lock, [&] { return q_.size() < capacity_ || closed_; });
-    if (closed_) return false;
-    q_.push_back(std::move(b));
-    not_empty_.notify_one();
-    return true;
-  }
-  std::optional<PreparedBatch> pop() {
-    std::unique_lock<std::mutex> lock(mu_);
-    not_empty_.wait(lock, [&] { return !q_.empty() || closed_ || producers_ == 0; });
-    if (q_.empty() || closed_) return std::nullopt;
-    PreparedBatch b = std::move(q_.front());
-    q_.pop_front();
-    not_full_.notify_one();
-    return b;
-  }
-  void producer_done() {
-    std::lock_guard<std::mutex> lock(mu_);
-    --producers_;
-    not_empty_.notify_all();
-  }
-  void close() {
-    std::lock_guard<std::mutex> lock(mu_);
-    closed_ = true;
-    not_full_.notify_all();
-    not_empty_.notify_all();
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable not_full_, not_empty_;
-  std::deque<PreparedBatch> q_;
-  size_t capacity_;
-  int producers_;
-  bool closed_ = false;
-};
+// Decoders run at most a few batches ahead of the forwards.
+using BatchQueue = BoundedQueue<PreparedBatch>;
 
 // The decode/preprocess threads; stopped and joined on destruction (also when the forward throws).
 class Decoders {
@@ -304,7 +234,7 @@ BuildResult build_embedding_dataset(const BuildOptions& opts) {
   BuildResult result;
   if (opts.batch_size < 1) throw Error("--batch-size must be >= 1");
   if (opts.workers < 0) throw Error("--workers must be >= 0 (0 = all cores)");
-  if (opts.shard_count < 1 || opts.shard_index < 0 || opts.shard_index >= opts.shard_count)
+  if (opts.shard.count < 1 || opts.shard.index < 0 || opts.shard.index >= opts.shard.count)
     throw Error("--shard: expected i/N with 0 <= i < N");
   if (opts.embedding != "pooler_output" && opts.embedding != "image_embeds")
     throw Error("--embedding '" + opts.embedding + "': expected pooler_output or image_embeds");
@@ -331,13 +261,13 @@ BuildResult build_embedding_dataset(const BuildOptions& opts) {
 
   Plan plan = make_plan(opts);
   const auto& items = plan.source.items;
-  const bool sharded = opts.shard_count > 1;
+  const bool sharded = opts.shard.sharded();
   result.planned = static_cast<int64_t>(items.size());
   result.to_embed = static_cast<int64_t>(plan.work.size());
   result.row_errors = static_cast<int64_t>(plan.source.problems.size());
   result.recovered_rows = static_cast<int64_t>(plan.source.recovered.size());
   if (plan.work.empty())
-    throw Error("--shard " + std::to_string(opts.shard_index) + "/" + std::to_string(opts.shard_count) + ": no images (" +
+    throw Error("--shard " + opts.shard.text() + ": no images (" +
                 std::to_string(items.size()) + " in the plan)");
 
   json clip_info = {{"dir", opts.clip},
@@ -360,7 +290,7 @@ BuildResult build_embedding_dataset(const BuildOptions& opts) {
                {"compute_dtype", opts.runtime.dtype},
                {"device", opts.runtime.device},
                {"batch_size", opts.batch_size},
-               {"shard", std::to_string(opts.shard_index) + "/" + std::to_string(opts.shard_count)},
+               {"shard", opts.shard.text()},
                {"max_pixels", opts.limits.max_pixels}};
   prepare_work_dir(work, args, opts.restart);
 
@@ -499,9 +429,9 @@ BuildResult build_embedding_dataset(const BuildOptions& opts) {
       {"counts", {{"recovered_rows", result.recovered_rows}}},
       {"plan", {{"images", result.planned}, {"sha256", plan.sha256}}},
   };
-  if (sharded) meta["shard"] = {{"index", opts.shard_index}, {"count", opts.shard_count}};
+  if (sharded) meta["shard"] = {{"index", opts.shard.index}, {"count", opts.shard.count}};
   writer.finish(meta);
-  move_into_place(staging, out);
+  replace_directory(staging, out);
   std::error_code ec;
   fs::remove_all(work, ec);
   result.finished = true;
@@ -609,7 +539,7 @@ MergeResult merge_embedding_datasets(const std::string& out_arg, const std::vect
   json meta = without(first, {"shard", "counts"});
   meta["counts"] = {{"recovered_rows", first["counts"].value("recovered_rows", 0)}};
   writer.finish(meta);
-  move_into_place(staging, out);
+  replace_directory(staging, out);
   result.images = static_cast<int64_t>(rows.size());
   result.shards = count;
   return result;

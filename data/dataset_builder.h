@@ -11,7 +11,7 @@
 // position % N == i. Its work list is cut into chunks of batch_size images: one chunk = one CLIP
 // forward = one file.
 //
-// Pipeline: `workers` threads each take the next unfinished chunk, decode (data/image_io.h) and
+// Pipeline: `workers` threads each take the next unfinished chunk, decode (image/image_io.h) and
 // preprocess (model/image_processor.h) its images into one pixel batch, and hand it to a bounded
 // queue; the calling thread runs the batched CLIP forwards and writes each chunk. A bad image is
 // recorded with its reason and the run goes on (strict: the first one is fatal).
@@ -37,9 +37,10 @@
 
 #include "common/progress.h"
 #include "common/runtime.h"
+#include "common/shard_spec.h"
 #include "data/dataset_sources.h"
 #include "data/dataset_split.h"
-#include "data/image_io.h"
+#include "image/image_io.h"
 
 namespace clipcap {
 
@@ -55,7 +56,7 @@ struct BuildOptions {
   RuntimeOptions runtime;                   // --threads --dtype --device (apply_runtime is the caller's)
   int batch_size = 32;                      // images per CLIP forward (and per chunk file)
   int workers = 0;                          // decode/preprocess threads; 0 = all cores
-  int shard_index = 0, shard_count = 1;     // --shard i/N
+  ShardSpec shard;                          // --shard i/N
   bool strict = false;                      // the first bad row or image is fatal
   bool restart = false;                     // discard <out>.partial left by other arguments
   bool overwrite = false;                   // replace a finished dataset at <out>
@@ -90,6 +91,5 @@ MergeResult merge_embedding_datasets(const std::string& out, const std::vector<s
                                      bool overwrite = false);
 
 // "i/N" -> (i, N); Error unless 0 <= i < N.
-std::pair<int, int> parse_shard(const std::string& text);
 
 }  // namespace clipcap

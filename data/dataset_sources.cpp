@@ -105,7 +105,8 @@ bool recover_number_and_caption(const std::string& rest, std::string& caption) {
   return !caption.empty();
 }
 
-void parse_flickr(const std::string& text, const std::string& name, CaptionSource& out, ItemCollector& items) {
+void parse_flickr(const std::string& text, const std::string& name, const SourceOptions& opts, CaptionSource& out,
+                  ItemCollector& items) {
   auto lines = split_lines(text);
   for (size_t i = 0; i < lines.size(); ++i) {
     const std::string& line = lines[i];
@@ -154,7 +155,8 @@ std::string string_field(const json& obj, const std::string& key) {
   return obj[key].get<std::string>();
 }
 
-void parse_karpathy(const std::string& text, const std::string& name, ItemCollector& items) {
+void parse_karpathy(const std::string& text, const std::string& name, const SourceOptions& opts, CaptionSource& out,
+                    ItemCollector& items) {
   json root = parse_json_document(text, name);
   const json& images = *find_array(root, "images", name);
   for (size_t i = 0; i < images.size(); ++i) {
@@ -183,7 +185,8 @@ void parse_karpathy(const std::string& text, const std::string& name, ItemCollec
   }
 }
 
-void parse_coco(const std::string& text, const std::string& name, CaptionSource& out, ItemCollector& items) {
+void parse_coco(const std::string& text, const std::string& name, const SourceOptions& opts, CaptionSource& out,
+                ItemCollector& items) {
   json root = parse_json_document(text, name);
   const json& images = *find_array(root, "images", name);
   const json& annotations = *find_array(root, "annotations", name);
@@ -244,7 +247,8 @@ void add_record(ItemCollector& items, const std::string& image, const json& capt
   items.add(image, trim(caption.get<std::string>()), split, row);
 }
 
-void parse_jsonl(const std::string& text, const std::string& name, const SourceOptions& opts, ItemCollector& items) {
+void parse_jsonl(const std::string& text, const std::string& name, const SourceOptions& opts, CaptionSource& out,
+                 ItemCollector& items) {
   auto lines = split_lines(text);
   for (size_t i = 0; i < lines.size(); ++i) {
     const std::string row = name + ":" + std::to_string(i + 1);
@@ -323,7 +327,8 @@ std::vector<CsvRecord> parse_csv_records(const std::string& text, char sep) {
   return records;
 }
 
-void parse_csv(const std::string& text, const std::string& name, const SourceOptions& opts, ItemCollector& items) {
+void parse_csv(const std::string& text, const std::string& name, const SourceOptions& opts, CaptionSource& out,
+               ItemCollector& items) {
   auto records = parse_csv_records(text, opts.csv_separator);
   if (records.empty()) throw Error(name + ": empty CSV file (expected a header row)");
   const auto& header = records[0].fields;
@@ -355,22 +360,40 @@ void parse_csv(const std::string& text, const std::string& name, const SourceOpt
 
 }  // namespace
 
+namespace {
+
+// The input formats, one row each: --format's name and how the text is read.
+struct CaptionFormat {
+  const char* name;
+  void (*parse)(const std::string& text, const std::string& name, const SourceOptions& opts, CaptionSource& out,
+                ItemCollector& items);
+};
+
+const std::vector<CaptionFormat>& caption_formats() {
+  static const std::vector<CaptionFormat> all = {
+      {"flickr", parse_flickr}, {"karpathy", parse_karpathy}, {"coco", parse_coco},
+      {"jsonl", parse_jsonl},   {"csv", parse_csv},
+  };
+  return all;
+}
+
+}  // namespace
+
+std::string caption_format_names() {
+  std::string names;
+  for (const auto& f : caption_formats()) names += (names.empty() ? "" : " | ") + std::string(f.name);
+  return names;
+}
+
 CaptionSource parse_caption_source(const std::string& text, const std::string& name, const SourceOptions& opts) {
-  CaptionSource out;
-  ItemCollector items(out, opts);
-  if (opts.format == "flickr")
-    parse_flickr(text, name, out, items);
-  else if (opts.format == "karpathy")
-    parse_karpathy(text, name, items);
-  else if (opts.format == "coco")
-    parse_coco(text, name, out, items);
-  else if (opts.format == "jsonl")
-    parse_jsonl(text, name, opts, items);
-  else if (opts.format == "csv")
-    parse_csv(text, name, opts, items);
-  else
-    throw Error("unknown caption format '" + opts.format + "' (expected flickr, karpathy, coco, jsonl or csv)");
-  return out;
+  for (const auto& f : caption_formats()) {
+    if (opts.format != f.name) continue;
+    CaptionSource out;
+    ItemCollector items(out, opts);
+    f.parse(text, name, opts, out, items);
+    return out;
+  }
+  throw Error("unknown caption format '" + opts.format + "' (expected " + caption_format_names() + ")");
 }
 
 CaptionSource read_caption_source(const std::string& path, const SourceOptions& opts) {

@@ -60,6 +60,10 @@ CaptionSource read_caption_source(const std::string& path, const SourceOptions& 
 // The same, on text already in memory (tests, stdin).
 CaptionSource parse_caption_source(const std::string& text, const std::string& name, const SourceOptions& opts);
 
+// "flickr | karpathy | coco | jsonl | csv": every format, in the order of the table in the .cpp
+// (a new format is a parse function there and one row of that table).
+std::string caption_format_names();
+
 // "train" | "val" | "test" for the split names the formats use (restval -> train), else "".
 std::string normalise_split(const std::string& name);
 

@@ -1,5 +1,5 @@
 // Train/val/test splits BY IMAGE (upstream split caption rows, so the same image landed in train
-// and test: UPSTREAM.md defect 8).
+// and test: LEGACY.md, defect 8).
 //
 //   clipcap::SplitOptions opts;            // seed 100, 0.84 / 0.13 / rest, like upstream
 //   clipcap::assign_splits(source.items, opts);

@@ -11,7 +11,7 @@
 #include <string>
 
 #include "data/embedding_dataset.h"
-#include "model/tokenizer.h"
+#include "model/tokenizers/tokenizer.h"
 
 namespace clipcap {
 

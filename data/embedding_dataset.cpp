@@ -6,7 +6,7 @@
 #include "common/atomic_file.h"
 #include "common/error.h"
 #include "common/json_util.h"
-#include "model/safetensors.h"
+#include "model/weights/safetensors.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;

@@ -21,17 +21,18 @@
 #include "common/cli_main.h"
 #include "common/error.h"
 #include "common/interrupt.h"
+#include "common/strings.h"
 #include "data/dataset_builder.h"
 #include "data/dataset_stats.h"
-#include "model/tokenizer.h"
+#include "data/source_flags.h"
+#include "model/tokenizers/tokenizer.h"
 
 namespace {
 
 const char* kProgram = "clipcap-data";
-std::string plural(int64_t n, const std::string& what) { return std::to_string(n) + " " + what + (n == 1 ? "" : "s"); }
 
 int build(clipcap::BuildOptions opts, const std::string& shard) {
-  if (!shard.empty()) std::tie(opts.shard_index, opts.shard_count) = clipcap::parse_shard(shard);
+  if (!shard.empty()) opts.shard = clipcap::ShardSpec::parse(shard);
   clipcap::apply_runtime(opts.runtime);
   opts.stop = &clipcap::install_interrupt_handler(std::string(kProgram) + ": interrupted: finishing the current batch");
   clipcap::BuildResult r = clipcap::build_embedding_dataset(opts);
@@ -42,16 +43,16 @@ int build(clipcap::BuildOptions opts, const std::string& shard) {
   }
   char rate[32];
   std::snprintf(rate, sizeof rate, "%.1f", r.images_per_second);
-  std::cerr << kProgram << ": wrote " << r.out << ": " << plural(r.embedded, "image") << " (train "
+  std::cerr << kProgram << ": wrote " << r.out << ": " << clipcap::plural(r.embedded, "image") << " (train "
             << r.splits["train"] << ", val " << r.splits["val"] << ", test " << r.splits["test"] << "), "
-            << plural(r.captions, "caption");
+            << clipcap::plural(r.captions, "caption");
   if (r.resumed > 0) std::cerr << "; " << r.resumed << " done by an earlier run";
   std::cerr << "; " << rate << " img/s\n";
   if (r.image_errors + r.row_errors > 0)
-    std::cerr << kProgram << ": lost " << plural(r.image_errors, "image") << " and " << plural(r.row_errors, "caption row")
+    std::cerr << kProgram << ": lost " << clipcap::plural(r.image_errors, "image") << " and " << clipcap::plural(r.row_errors, "caption row")
               << ": see " << r.out << "/errors.jsonl\n";
   if (r.recovered_rows > 0)
-    std::cerr << kProgram << ": recovered " << plural(r.recovered_rows, "malformed caption row") << "\n";
+    std::cerr << kProgram << ": recovered " << clipcap::plural(r.recovered_rows, "malformed caption row") << "\n";
   return 0;
 }
 
@@ -86,32 +87,24 @@ int run(int argc, char** argv) {
   app.require_subcommand(1);
 
   clipcap::BuildOptions b;
+  clipcap::SourceFlags source;
   std::string shard;
-  std::string separator = ",";
   CLI::App* build_cmd = app.add_subcommand("build", "embed images + captions into a dataset directory (resumable)");
   build_cmd->add_option("--captions", b.captions, "captions file (results.csv, dataset_*.json, captions_*.json, .jsonl, .csv)")
       ->required();
   build_cmd->add_option("--images", b.images, "directory the captions' image paths are relative to")->required();
   build_cmd->add_option("--clip", b.clip, "HF CLIP directory")->required();
   build_cmd->add_option("-o,--out", b.out, "output dataset directory")->required();
-  build_cmd->add_option("--format", b.source.format, "flickr | karpathy | coco | jsonl | csv")->capture_default_str();
-  build_cmd->add_option("--image-column", b.source.image_column, "jsonl/csv: image path key")->capture_default_str();
-  build_cmd->add_option("--caption-column", b.source.caption_column, "jsonl/csv: caption key")->capture_default_str();
-  build_cmd->add_option("--split-column", b.source.split_column, "jsonl/csv: split key (optional)");
-  build_cmd->add_option("--csv-separator", separator, "csv: field separator (one character)")->capture_default_str();
-  build_cmd->add_flag("--lowercase", b.source.lowercase, "lower-case the captions");
   build_cmd->add_option("--embedding", b.embedding, "pooler_output (upstream) | image_embeds (projected)")->capture_default_str();
   build_cmd->add_option("--store-dtype", b.store_dtype, "f32 | f16")->capture_default_str();
   build_cmd->add_option("--batch-size", b.batch_size, "images per CLIP forward (and per resumable chunk)")->capture_default_str();
   build_cmd->add_option("--workers", b.workers, "decode/preprocess threads (0 = all cores)")->capture_default_str();
-  build_cmd->add_option("--seed", b.split.seed, "split seed")->capture_default_str();
-  build_cmd->add_option("--train", b.split.train, "train fraction of images without a given split")->capture_default_str();
-  build_cmd->add_option("--val", b.split.val, "val fraction (the rest is test)")->capture_default_str();
   build_cmd->add_option("--shard", shard, "i/N: embed only images with plan position % N == i (join with merge)");
   build_cmd->add_option("--max-pixels", b.limits.max_pixels, "larger images are reported as bad items")->capture_default_str();
   build_cmd->add_flag("--strict", b.strict, "stop at the first bad row or image");
   build_cmd->add_flag("--restart", b.restart, "discard an unfinished build of OUT made with other arguments");
   build_cmd->add_flag("--overwrite", b.overwrite, "replace a finished dataset at OUT");
+  clipcap::add_caption_source_flags(*build_cmd, source, "Caption file and split");
   clipcap::add_runtime_flags(*build_cmd, b.runtime);
   build_cmd->footer(
       "Bad images and rows go to OUT/errors.jsonl and the run goes on (--strict: fatal). Ctrl-C or a crash: "
@@ -140,14 +133,14 @@ int run(int argc, char** argv) {
   if (auto code = clipcap::parse_flags(app, argc, argv)) return *code;
 
   if (build_cmd->parsed()) {
-    if (separator.size() != 1) throw clipcap::Error("--csv-separator must be one character, got '" + separator + "'");
-    b.source.csv_separator = separator[0];
+    b.source = source.source_options();
+    b.split = source.split;
     return build(b, shard);
   }
   if (merge_cmd->parsed()) {
     auto r = clipcap::merge_embedding_datasets(merge_out, merge_shards, merge_overwrite);
-    std::cerr << kProgram << ": wrote " << merge_out << ": " << plural(r.images, "image") << ", "
-              << plural(r.captions, "caption") << " from " << plural(r.shards, "shard") << "\n";
+    std::cerr << kProgram << ": wrote " << merge_out << ": " << clipcap::plural(r.images, "image") << ", "
+              << clipcap::plural(r.captions, "caption") << " from " << clipcap::plural(r.shards, "shard") << "\n";
     return 0;
   }
   if (stats_cmd->parsed()) {
