@@ -14,8 +14,8 @@
 #include "common/atomic_file.h"
 #include "common/error.h"
 #include "common/json_util.h"
-#include "model/byte_bpe.h"
-#include "model/clip_tokenizer.h"
+#include "model/tokenizers/byte_bpe.h"
+#include "model/tokenizers/clip_tokenizer.h"
 
 namespace fs = std::filesystem;
 

@@ -7,7 +7,7 @@
 
 #include "common/error.h"
 #include "data/embedding_dataset.h"
-#include "model/tokenizer.h"
+#include "model/tokenizers/tokenizer.h"
 
 namespace clipcap {
 

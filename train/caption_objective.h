@@ -1,4 +1,4 @@
-// The captioning objective, done right (UPSTREAM.md defects 2 to 5 are what it avoids):
+// The captioning objective, done right (LEGACY.md, defects 2 to 5 are what it avoids):
 // GPT-2 reads [prefix(image), caption tokens without the last] as inputs_embeds (wpe added once,
 // inside GPT-2; no BOS); the last prefix slot predicts the first caption token, every caption
 // token predicts the next, the final one predicts EOS; cross-entropy on the logits, padding

@@ -8,6 +8,7 @@
 #include "common/cli_flags.h"
 #include "common/error.h"
 #include "common/progress.h"
+#include "data/source_flags.h"
 #include "train/clip_trainer.h"
 
 namespace clipcap {
@@ -16,8 +17,8 @@ namespace {
 // Everything the flags write into; owned by the callback, so it lives as long as the app.
 struct ClipCommandState {
   ClipTrainOptions opts;
+  SourceFlags source;
   std::string config_path;
-  std::string separator = ",";
   ClipTrainConfig flags;  // the override flags' values (shown as defaults in --help)
   // An override flag and how to copy its value into the config read from --config.
   std::vector<std::pair<CLI::Option*, std::function<void(ClipTrainConfig&)>>> overrides;
@@ -35,8 +36,8 @@ void run(ClipCommandState& st) {
     if (opt->count() > 0) copy(opts.config), overridden = true;
   if (overridden) where = "command-line flags over " + where;
   opts.config.validate(where);
-  if (st.separator.size() != 1) throw Error("--csv-separator must be one character, got '" + st.separator + "'");
-  opts.source.csv_separator = st.separator[0];
+  opts.source = st.source.source_options();
+  opts.split = st.source.split;
 
   apply_runtime(opts.runtime);
   ClipTrainResult r = train_clip(opts);
@@ -64,51 +65,30 @@ void add_clip_train_command(CLI::App& app) {
       ->check(CLI::ExistingFile);
   cmd->add_flag("--overwrite", o.overwrite, "replace an existing OUT");
 
-  const std::string data = "Data (as clipcap-data build: use the same values so held-out images stay unseen)";
-  cmd->add_option("--format", o.source.format, "flickr | karpathy | coco | jsonl | csv")->capture_default_str()->group(data);
-  cmd->add_option("--image-column", o.source.image_column, "jsonl/csv: image path key")->capture_default_str()->group(data);
-  cmd->add_option("--caption-column", o.source.caption_column, "jsonl/csv: caption key")->capture_default_str()->group(data);
-  cmd->add_option("--split-column", o.source.split_column, "jsonl/csv: split key (optional)")->group(data);
-  cmd->add_option("--csv-separator", st->separator, "csv: field separator (one character)")->capture_default_str()->group(data);
-  cmd->add_flag("--lowercase", o.source.lowercase, "lower-case the captions")->group(data);
-  cmd->add_option("--seed", o.split.seed, "split seed (not the training seed: see --training-seed)")
-      ->capture_default_str()
-      ->group(data);
-  cmd->add_option("--train", o.split.train, "train fraction of images without a given split")->capture_default_str()->group(data);
-  cmd->add_option("--val", o.split.val, "val fraction (the rest is test, never read)")->capture_default_str()->group(data);
+  add_caption_source_flags(*cmd, st->source,
+                           "Data (as clipcap-data build: use the same values so held-out images stay unseen)");
 
-  // Overrides of --config fields; --help shows the built-in defaults.
-  const std::string g = "Overrides of --config fields";
-  ClipTrainConfig& f = st->flags;
-  auto over = [&](CLI::Option* opt, std::function<void(ClipTrainConfig&)> copy) {
-    opt->capture_default_str()->group(g);
-    st->overrides.emplace_back(opt, std::move(copy));
+  // Overrides of --config fields, one row each; --help shows the built-in defaults.
+  ClipCommandState* state = st.get();
+  auto over = [&](const std::string& flag, const std::string& help, auto field) {
+    CLI::Option* opt = cmd->add_option(flag, field(state->flags), help)->capture_default_str()->group(
+        "Overrides of --config fields");
+    state->overrides.emplace_back(opt, [state, field](ClipTrainConfig& c) { field(c) = field(state->flags); });
   };
-  ClipCommandState* s = st.get();
-  over(cmd->add_option("--epochs", f.training.epochs, "training.epochs"),
-       [s](ClipTrainConfig& c) { c.training.epochs = s->flags.training.epochs; });
-  over(cmd->add_option("--batch-size", f.training.batch_size, "training.batch_size (pairs per step)"),
-       [s](ClipTrainConfig& c) { c.training.batch_size = s->flags.training.batch_size; });
-  over(cmd->add_option("--lr", f.training.lr, "training.lr (peak AdamW learning rate)"),
-       [s](ClipTrainConfig& c) { c.training.lr = s->flags.training.lr; });
-  over(cmd->add_option("--warmup", f.training.warmup, "training.warmup (fraction of the steps)"),
-       [s](ClipTrainConfig& c) { c.training.warmup = s->flags.training.warmup; });
-  over(cmd->add_option("--weight-decay", f.training.weight_decay, "training.weight_decay"),
-       [s](ClipTrainConfig& c) { c.training.weight_decay = s->flags.training.weight_decay; });
-  over(cmd->add_option("--training-seed", f.training.seed, "training.seed (weights, shuffling, augmentation)"),
-       [s](ClipTrainConfig& c) { c.training.seed = s->flags.training.seed; });
-  over(cmd->add_option("--shift", f.training.shift, "training.shift (random translation, pixels)"),
-       [s](ClipTrainConfig& c) { c.training.shift = s->flags.training.shift; });
-  over(cmd->add_option("--image-size", f.vision.image_size, "vision.image_size"),
-       [s](ClipTrainConfig& c) { c.vision.image_size = s->flags.vision.image_size; });
-  over(cmd->add_option("--patch-size", f.vision.patch_size, "vision.patch_size"),
-       [s](ClipTrainConfig& c) { c.vision.patch_size = s->flags.vision.patch_size; });
-  over(cmd->add_option("--context-length", f.text.max_position_embeddings, "text.max_position_embeddings"),
-       [s](ClipTrainConfig& c) { c.text.max_position_embeddings = s->flags.text.max_position_embeddings; });
-  over(cmd->add_option("--projection-dim", f.projection_dim, "projection_dim"),
-       [s](ClipTrainConfig& c) { c.projection_dim = s->flags.projection_dim; });
-  over(cmd->add_option("--vocab-size", f.tokenizer.vocab_size, "tokenizer.vocab_size"),
-       [s](ClipTrainConfig& c) { c.tokenizer.vocab_size = s->flags.tokenizer.vocab_size; });
+  using C = ClipTrainConfig;
+  over("--epochs", "training.epochs", [](C& c) -> auto& { return c.training.epochs; });
+  over("--batch-size", "training.batch_size (pairs per step)", [](C& c) -> auto& { return c.training.batch_size; });
+  over("--lr", "training.lr (peak AdamW learning rate)", [](C& c) -> auto& { return c.training.lr; });
+  over("--warmup", "training.warmup (fraction of the steps)", [](C& c) -> auto& { return c.training.warmup; });
+  over("--weight-decay", "training.weight_decay", [](C& c) -> auto& { return c.training.weight_decay; });
+  over("--training-seed", "training.seed (weights, shuffling, augmentation; --seed is the split's)",
+       [](C& c) -> auto& { return c.training.seed; });
+  over("--shift", "training.shift (random translation, pixels)", [](C& c) -> auto& { return c.training.shift; });
+  over("--image-size", "vision.image_size", [](C& c) -> auto& { return c.vision.image_size; });
+  over("--patch-size", "vision.patch_size", [](C& c) -> auto& { return c.vision.patch_size; });
+  over("--context-length", "text.max_position_embeddings", [](C& c) -> auto& { return c.text.max_position_embeddings; });
+  over("--projection-dim", "projection_dim", [](C& c) -> auto& { return c.projection_dim; });
+  over("--vocab-size", "tokenizer.vocab_size", [](C& c) -> auto& { return c.tokenizer.vocab_size; });
 
   add_runtime_flags(*cmd, o.runtime);
   cmd->footer(

@@ -4,7 +4,7 @@
 #include <initializer_list>
 
 #include "common/json_util.h"
-#include "model/activations.h"
+#include "model/kernels/activations.h"
 
 namespace clipcap {
 namespace {

@@ -12,23 +12,19 @@
 //  1. reads the caption source and splits it by image exactly as `clipcap-data build` does with the
 //     same --format/--seed/--train/--val (data/dataset_sources.h, data/dataset_split.h): it fits on
 //     the train split only, reports on val, and never opens the test images;
-//  2. learns a CLIP-format BPE vocabulary on the training captions (train/bpe_trainer.h);
-//  3. decodes every train and val image once (threads) and resizes + centre-crops it to image_size
+//  2. decodes every train and val image once (threads) and resizes + centre-crops it to image_size
 //     with the ImageProcessor whose preprocessor_config.json it writes, so the model is trained on
-//     the very pixels clipcap-data will give it; unreadable images are skipped and counted;
-//  4. per epoch: each training image once, in a shuffled order, with one of its captions drawn at
-//     random, in batches of batch_size (the remainder is dropped); optional random translation
-//     (replicated edges); symmetric InfoNCE over the batch with the learnable temperature
-//     (logit_scale, initialised to ln(1/0.07) and clamped to [0, ln 100] after each step, as CLIP
-//     does). Pairs whose captions tokenise identically count as positives of each other (a batch
-//     may hold the same caption drawn for two images). AdamW with weight decay on 2-D+ weights only,
-//     linear warmup then cosine decay to 0; weights initialised like HF CLIPPreTrainedModel;
-//  5. after each epoch: val loss (batches of batch_size, first caption of each image) and val
-//     recall@1 (image -> text among all val pairs; a retrieved caption identical to the image's
-//     own counts as a hit), logged as one line;
-//     With runtime.dtype bf16 the towers run under CPU bf16 autocast (weights, gradients, loss and
-//     optimizer stay f32): ~2.5x faster on CPUs with AVX512-BF16/AMX; the saved weights are f32.
-//  6. writes OUT.tmp/ (config.json, model.safetensors, preprocessor_config.json, vocab.json,
+//     the very pixels clipcap-data will give it; unreadable images are skipped and counted
+//     (train/clip_pairs.h);
+//  3. learns a CLIP-format BPE vocabulary on the captions of the images that could be read
+//     (train/bpe_trainer.h);
+//  4. trains with the training loop (train/training_loop.h) on the contrastive objective
+//     (train/clip_objective.h): AdamW with weight decay on 2-D+ weights only, linear warmup then
+//     cosine decay to 0 (train/lr_schedule.h), weights initialised like HF CLIPPreTrainedModel;
+//     one log line per epoch with val loss and val recall@1. With runtime.dtype bf16 the towers run
+//     under CPU bf16 autocast (weights, gradients, loss and optimizer stay f32); the saved weights
+//     are f32;
+//  5. writes OUT.tmp/ (config.json, model.safetensors, preprocessor_config.json, vocab.json,
 //     merges.txt, tokenizer_config.json, special_tokens_map.json, training.json) and renames it to
 //     OUT: OUT only appears complete. There is no resume: an interrupted run leaves OUT.tmp, which
 //     the next run deletes.
@@ -47,6 +43,7 @@
 #include "data/dataset_sources.h"
 #include "data/dataset_split.h"
 #include "model/clip.h"
+#include "train/clip_objective.h"
 #include "train/clip_train_config.h"
 
 namespace clipcap {
@@ -92,10 +89,5 @@ ClipTrainResult train_clip(const ClipTrainOptions& opts);
 // HF CLIPPreTrainedModel._init_weights with initializer_factor 1 and initializer_range 0.02, and
 // logit_scale = ln(1/0.07). Uses torch's global generator (seed it first).
 void init_clip_weights(CLIPModelImpl& model);
-
-// Image -> text recall@1 over N pairs: pixel_values (N, 3, S, S), texts[i] the ids (bos ... eos) of
-// image i's caption. Row i is a hit when its best text has the same ids as texts[i].
-double clip_recall_at_1(CLIPModelImpl& model, const torch::Tensor& pixel_values,
-                        const std::vector<std::vector<int64_t>>& texts, int64_t batch_size = 256);
 
 }  // namespace clipcap

@@ -3,7 +3,7 @@
 //   std::vector<torch::Tensor> params = clipcap::apply_freeze_policy(captioner, "upstream");
 //
 //   upstream      the mapping + GPT-2's wte (hence the tied lm_head), wpe, first and last block
-//                 and ln_f, as upstream trained (UPSTREAM.md "Trainable")
+//                 and ln_f, as upstream trained (LEGACY.md, "The upstream model")
 //   mapping-only  the mapping; GPT-2 frozen
 //   full          the mapping and all of GPT-2
 // The CLIP vision tower is always frozen: training reads precomputed embeddings. Returns the

@@ -29,7 +29,7 @@ double LrSchedule::at_unit(double e) const {
     return std::max(0.0, std::min(max_lr_ * e / max_point, max_lr_ * (e - n) / (max_point - n)));
   }
   const double w = std::floor(warmup_ * n);
-  if (e < w) return max_lr_ * e / w;
+  if (e < w) return max_lr_ * (e + 1) / w;
   const double t = n > w ? std::clamp((e - w) / (n - w), 0.0, 1.0) : 1.0;
   if (kind_ == "cosine") return max_lr_ * 0.5 * (1.0 + std::cos(M_PI * t));
   if (kind_ == "linear") return max_lr_ * (1.0 - t);

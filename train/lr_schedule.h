@@ -1,14 +1,17 @@
-// Learning-rate schedules, as a pure function of training progress.
+// Learning-rate schedules, as a pure function of training progress: the one implementation both
+// trainers use (train/training_loop.h calls at(step) before every optimizer step).
 //
 //   clipcap::LrSchedule s = clipcap::LrSchedule::from_config(cfg, steps_per_epoch);
 //   double lr = s.at(step);          // step = optimizer steps done so far (0-based)
 //
-// upstream: the triangle of UPSTREAM.md, lr(e) = min(max_lr*e/max_point, max_lr*(e-epochs)/(max_point-epochs)),
+// upstream: the triangle of LEGACY.md ("The upstream model"), lr(e) = min(max_lr*e/max_point, max_lr*(e-epochs)/(max_point-epochs)),
 //   max_point = int(k*epochs): rises from 0 to max_lr at max_point, falls to 0 at `epochs`. With
 //   unit "epoch", e = the epoch index (0-based, as torch's LambdaLR counts; epoch 1 trains at lr 0,
 //   like upstream); with unit "step" the same triangle over optimizer steps, so no epoch is wasted.
 //   max_lr is the configured lr itself (upstream squared it by passing the value to LambdaLR).
-// cosine / linear: linear warmup from 0 over `warmup` of training, then cosine / linear decay to 0.
+// cosine / linear: linear warmup over the first w = int(warmup * total) units, unit e (0-based)
+//   training at max_lr * (e + 1) / w, so the first step already learns and the last warmup unit
+//   is at the peak; then cosine / linear decay to 0 at `total`.
 // constant: lr throughout.
 #pragma once
 

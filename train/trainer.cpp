@@ -15,18 +15,16 @@
 #include "common/atomic_file.h"
 #include "common/error.h"
 #include "common/json_util.h"
-#include "common/progress.h"
 #include "common/sha256.h"
 #include "data/embedding_dataset.h"
 #include "model/captioner.h"
-#include "model/sentencepiece_tokenizer.h"
-#include "train/bf16_autocast.h"
-#include "train/caption_batches.h"
-#include "train/caption_objective.h"
+#include "model/tokenizers/sentencepiece_tokenizer.h"
+#include "train/caption_training.h"
 #include "train/freeze_policy.h"
 #include "train/lr_schedule.h"
 #include "train/optimizer.h"
 #include "train/trainer_state.h"
+#include "train/training_loop.h"
 
 namespace fs = std::filesystem;
 
@@ -62,14 +60,6 @@ void check_clip_matches_dataset(const std::string& clip_dir, const EmbeddingData
                 " was embedded with (config hash differs; see its meta.json)");
 }
 
-CaptionTextOptions text_options(const TrainConfig& cfg) {
-  CaptionTextOptions t;
-  t.strip = cfg.strip;
-  t.lowercase = cfg.lowercase;
-  t.max_tokens = cfg.max_len;
-  return t;
-}
-
 // SentencePiece on the training captions (normalised as training will see them).
 std::string train_caption_tokenizer(const TrainConfig& cfg, const EmbeddingDataset& ds, const std::string& run_dir) {
   const std::string dir = run_dir + "/tokenizer";
@@ -78,7 +68,7 @@ std::string train_caption_tokenizer(const TrainConfig& cfg, const EmbeddingDatas
   const std::string corpus = dir + "/captions.txt";
   {
     std::ofstream out(corpus);
-    CaptionTextOptions t = text_options(cfg);
+    CaptionTextOptions t = caption_text_options(cfg);
     for (int64_t row : ds.rows("train"))
       for (const auto& c : ds.entries()[row].captions) {
         std::string s = normalize_caption(c, t);
@@ -128,40 +118,6 @@ Captioner create_model(const TrainConfig& cfg, const EmbeddingDataset& ds, const
   return Captioner::create(in.clip_dir, in.text_dir, mapping_config(cfg), create);
 }
 
-// Token-weighted mean loss over `examples` (eval mode, no dropout, no gradients).
-double mean_loss(Captioner& cap, const std::vector<CaptionExample>& examples, const torch::Tensor& embeddings,
-                 int64_t batch_size, bool autocast) {
-  if (examples.empty()) return kNaN;
-  torch::NoGradGuard no_grad;
-  std::vector<int64_t> order(examples.size());
-  for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int64_t>(i);
-  double sum = 0;
-  int64_t tokens = 0;
-  for (size_t b = 0; b < order.size(); b += batch_size) {
-    CaptionBatch batch = collate(examples, order, b, std::min(order.size(), b + batch_size), embeddings);
-    Bf16Autocast ac(autocast);
-    sum += caption_token_losses(cap, batch).sum().item<double>();
-    tokens += batch.n_tokens;
-  }
-  return sum / static_cast<double>(tokens);
-}
-
-nlohmann::json sample_captions(Captioner& cap, const EmbeddingDataset& ds, const torch::Tensor& embeddings,
-                               const std::vector<int64_t>& rows) {
-  nlohmann::json out = nlohmann::json::array();
-  if (rows.empty()) return out;
-  auto captions = cap.caption_embeddings(embeddings.index_select(0, torch::tensor(rows, torch::kLong)), cap.config().decoding);
-  for (size_t i = 0; i < rows.size(); ++i) {
-    const auto& e = ds.entries()[rows[i]];
-    out.push_back({{"image", e.image},
-                   {"caption", captions[i]},
-                   {"reference", e.captions.empty() ? std::string() : e.captions.front()}});
-  }
-  return out;
-}
-
-nlohmann::json number_or_null(double x) { return std::isfinite(x) ? nlohmann::json(x) : nlohmann::json(nullptr); }
-
 // metrics.jsonl keeps the epochs up to `epochs` (a resumed run drops lines an interrupted one
 // wrote after its checkpoint, so no epoch is logged twice).
 void truncate_metrics(const std::string& path, int64_t epochs) {
@@ -181,13 +137,6 @@ void append_line(const std::string& path, const nlohmann::json& j) {
   out << j.dump() << "\n";
   out.flush();
   if (!out) throw Error(path + ": cannot append (disk full?)");
-}
-
-std::string fmt(double x, const char* spec = "%.4f") {
-  if (!std::isfinite(x)) return "-";
-  char buf[32];
-  std::snprintf(buf, sizeof buf, spec, x);
-  return buf;
 }
 
 }  // namespace
@@ -215,7 +164,6 @@ TrainResult train_captioner(const TrainOptions& opts) {
     throw Error(run + ": already holds a training run; resume it with --resume " + run + ", or choose another --out");
   }
   EmbeddingDataset ds(in.data_dir);
-  const torch::Tensor embeddings = ds.embeddings();  // (N, Dc) float32
 
   fs::create_directories(run);
   std::optional<Captioner> cap;
@@ -238,23 +186,10 @@ TrainResult train_captioner(const TrainOptions& opts) {
     throw Error(in.data_dir + ": embeddings have " + std::to_string(ds.dim()) + " dimensions, the model's mapping takes " +
                 std::to_string(cap->config().mapping.input_size));
 
-  const CaptionTextOptions text = text_options(cfg);
-  const auto train = make_caption_examples(ds, "train", cap->tokenizer(), text);
-  const auto val = make_caption_examples(ds, "val", cap->tokenizer(), text);
-  if (train.empty()) throw Error(in.data_dir + ": the train split has no captions to train on");
-  std::vector<int64_t> sample_rows = ds.rows("val");
-  if (sample_rows.empty()) sample_rows = ds.rows("train");
-  if (static_cast<int64_t>(sample_rows.size()) > cfg.val_samples) sample_rows.resize(cfg.val_samples);
-
   const std::string policy = cfg.decoder.enabled ? "full" : cfg.freeze;  // a new decoder must learn everything
+  CaptionTraining objective(*cap, ds, cfg, /*train_decoder=*/policy != "mapping-only");
   auto params = apply_freeze_policy(*cap, policy);
   auto optimizer = make_optimizer(cfg, params);
-
-  const int64_t B = cfg.batch_size();
-  const int64_t batches = (static_cast<int64_t>(train.size()) + B - 1) / B;           // micro-batches per epoch
-  const int64_t steps_per_epoch = (batches + cfg.grad_accum - 1) / cfg.grad_accum;
-  const LrSchedule schedule = LrSchedule::from_config(cfg, steps_per_epoch);
-  const bool autocast = cfg.autocast == "bf16";
 
   TrainerState st;
   if (opts.resume) {
@@ -266,125 +201,40 @@ TrainResult train_captioner(const TrainOptions& opts) {
     fs::remove(metrics_path);
   }
 
-  auto save_last = [&] {
-    cap->save(last_dir, [&](const std::string& staging) { save_trainer_state(staging, st, *optimizer); });
-  };
+  TrainingLoopOptions lo;
+  lo.epochs = cfg.epochs;
+  lo.grad_accum = cfg.grad_accum;
+  lo.grad_clip = cfg.grad_clip;
+  lo.save_every = cfg.save_every;
+  lo.progress.out = &log;
+  lo.progress.tty = opts.progress_tty;
+  const int64_t steps_per_epoch = (objective.batches_per_epoch() + cfg.grad_accum - 1) / cfg.grad_accum;
 
-  TrainResult result;
-  result.train_loss = result.val_loss = kNaN;
   int64_t session_steps = 0;
-  auto stop_requested = [&] {
+  const int64_t steps_before = st.step;
+  TrainingHooks hooks;
+  hooks.stop_requested = [&] {
+    session_steps = st.step - steps_before;
     return (opts.stop && opts.stop->load()) || (opts.stop_after_steps >= 0 && session_steps >= opts.stop_after_steps);
   };
+  hooks.save_checkpoint = [&](const TrainerState& state) {
+    cap->save(last_dir, [&](const std::string& staging) { save_trainer_state(staging, state, *optimizer); });
+  };
+  hooks.save_best = [&] { cap->save(best_dir); };
+  hooks.record_epoch = [&](const nlohmann::json& line) { append_line(metrics_path, line); };
+  TrainingLoop loop(objective, *optimizer, params, LrSchedule::from_config(cfg, steps_per_epoch), lo, hooks, log);
 
-  for (; st.epoch < cfg.epochs; ++st.epoch) {
-    const auto order = shuffled_order(static_cast<int64_t>(train.size()), cfg.seed, st.epoch);
-    cap->mapping()->train();
-    cap->gpt2()->train(policy != "mapping-only");
-    ProgressOptions po;
-    po.unit = "batch";
-    po.out = &log;
-    po.tty = opts.progress_tty;
-    Progress progress("epoch " + std::to_string(st.epoch + 1) + "/" + std::to_string(cfg.epochs), batches, po);
-    progress.skip(st.batch_in_epoch);
-    auto t0 = std::chrono::steady_clock::now();
-    for (int64_t b = st.batch_in_epoch; b < batches; ++b) {
-      const bool group_start = b % cfg.grad_accum == 0;
-      const bool group_end = (b + 1) % cfg.grad_accum == 0 || b + 1 == batches;
-      if (group_start) {
-        clear_gradients(*optimizer);  // the backward writes them: no zero fill, no add
-        set_lr(*optimizer, schedule.at(st.step));
-        st.epoch_lr_max = std::max(st.epoch_lr_max, current_lr(*optimizer));
-      }
-      CaptionBatch batch = collate(train, order, static_cast<size_t>(b * B),
-                                   std::min(train.size(), static_cast<size_t>((b + 1) * B)), embeddings);
-      torch::Tensor loss;
-      {
-        Bf16Autocast ac(autocast);
-        loss = caption_loss(*cap, batch);
-      }
-      const int64_t group_size = std::min<int64_t>(cfg.grad_accum, batches - (b - b % cfg.grad_accum));
-      (loss / static_cast<double>(group_size)).backward();
-      const double l = loss.item<double>();
-      if (!std::isfinite(l))
-        throw Error("training diverged: loss is " + std::to_string(l) + " at epoch " + std::to_string(st.epoch + 1) +
-                    ", step " + std::to_string(st.step) + " (lower lr, or check the data)");
-      st.epoch_loss_sum += l * static_cast<double>(batch.n_tokens);
-      st.epoch_tokens += batch.n_tokens;
-      if (group_end) {
-        if (cfg.grad_clip > 0) torch::nn::utils::clip_grad_norm_(params, cfg.grad_clip);
-        optimizer->step();
-        ++st.step;
-        ++session_steps;
-      }
-      st.batch_in_epoch = b + 1;
-      progress.set_note("loss " + fmt(l) + " | lr " + fmt(schedule.at(st.step), "%.2e"));
-      progress.advance(1);
-      if (group_end && b + 1 < batches && stop_requested()) {
-        const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        st.epoch_seconds += secs;
-        st.elapsed_seconds += secs;
-        progress.finish();
-        save_last();
-        result.epochs_done = st.epoch;
-        result.steps_done = st.step;
-        return result;
-      }
-    }
-    progress.finish();
-    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    st.epoch_seconds += secs;
-    st.elapsed_seconds += secs;
-
-    cap->mapping()->eval();
-    cap->gpt2()->eval();
-    const double train_loss = st.epoch_loss_sum / static_cast<double>(st.epoch_tokens);
-    const double val_loss = mean_loss(*cap, val, embeddings, B, autocast);
-    nlohmann::json line = {{"epoch", st.epoch + 1},
-                           {"step", st.step},
-                           {"train_loss", train_loss},
-                           {"val_loss", number_or_null(val_loss)},
-                           {"lr", current_lr(*optimizer)},  // the last one used
-                           {"lr_max", st.epoch_lr_max},
-                           {"tokens_per_s", st.epoch_seconds > 0 ? st.epoch_tokens / st.epoch_seconds : 0.0},
-                           {"elapsed_s", st.elapsed_seconds},
-                           {"samples", sample_captions(*cap, ds, embeddings, sample_rows)}};
-    append_line(metrics_path, line);
-    log << "epoch " << st.epoch + 1 << "/" << cfg.epochs << ": train loss " << fmt(train_loss) << ", val loss "
-        << fmt(val_loss) << ", lr " << fmt(line["lr"].get<double>(), "%.2e") << ", "
-        << fmt(line["tokens_per_s"].get<double>(), "%.0f") << " tok/s";
-    if (!line["samples"].empty()) log << "; \"" << line["samples"][0]["caption"].get<std::string>() << "\"";
-    log << "\n";
-
-    // Selection falls back on the train loss when the dataset has no val split.
-    const double score = std::isfinite(val_loss) ? val_loss : train_loss;
-    const bool improved = score < st.best_val_loss;
-    st.epoch_loss_sum = 0;
-    st.epoch_tokens = 0;
-    st.epoch_seconds = 0;
-    st.epoch_lr_max = 0;
-    st.batch_in_epoch = 0;
-    const int64_t finished = st.epoch + 1;
-    if (improved) {
-      st.best_val_loss = score;
-      cap->save(best_dir);
-    }
-    result.train_loss = train_loss;
-    result.val_loss = val_loss;
-    result.best_val_loss = st.best_val_loss;
-    result.epochs_done = finished;
-    result.steps_done = st.step;
-    // The state saved says "epoch finished", so it is written after the counters move on.
-    st.epoch = finished;
-    const bool last_epoch = finished == cfg.epochs;
-    if (last_epoch || finished % cfg.save_every == 0 || stop_requested()) save_last();
-    st.epoch = finished - 1;  // the loop's ++ brings it back
-    if (!last_epoch && stop_requested()) {
-      result.epochs_done = finished;
-      return result;
-    }
-  }
-  result.finished = true;
+  TrainResult result;
+  result.finished = loop.run(st);
+  result.epochs_done = st.epoch;
+  result.steps_done = st.step;
+  result.best_val_loss = st.best_val_loss;
+  const nlohmann::json& last = loop.last_epoch();
+  const auto loss_of = [&](const char* key) {
+    return last.is_object() && last[key].is_number() ? last[key].get<double>() : kNaN;
+  };
+  result.train_loss = loss_of("train_loss");
+  result.val_loss = loss_of("val_loss");
   return result;
 }
 

@@ -1,0 +1,97 @@
+#include "train/caption_training.h"
+
+#include <torch/torch.h>
+
+#include <limits>
+
+#include "common/error.h"
+#include "data/embedding_dataset.h"
+#include "model/captioner.h"
+#include "train/bf16_autocast.h"
+#include "train/caption_objective.h"
+
+namespace clipcap {
+
+namespace {
+
+// Token-weighted mean loss over `examples` (eval mode, no dropout, no gradients).
+double mean_loss(Captioner& cap, const std::vector<CaptionExample>& examples, const torch::Tensor& embeddings,
+                 int64_t batch_size, bool autocast) {
+  if (examples.empty()) return std::numeric_limits<double>::quiet_NaN();
+  torch::NoGradGuard no_grad;
+  std::vector<int64_t> order(examples.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int64_t>(i);
+  double sum = 0;
+  int64_t tokens = 0;
+  for (size_t b = 0; b < order.size(); b += batch_size) {
+    CaptionBatch batch = collate(examples, order, b, std::min(order.size(), b + batch_size), embeddings);
+    Bf16Autocast ac(autocast);
+    sum += caption_token_losses(cap, batch).sum().item<double>();
+    tokens += batch.n_tokens;
+  }
+  return sum / static_cast<double>(tokens);
+}
+
+}  // namespace
+
+CaptionTextOptions caption_text_options(const TrainConfig& cfg) {
+  CaptionTextOptions t;
+  t.strip = cfg.strip;
+  t.lowercase = cfg.lowercase;
+  t.max_tokens = cfg.max_len;
+  return t;
+}
+
+CaptionTraining::CaptionTraining(Captioner& captioner, const EmbeddingDataset& ds, const TrainConfig& cfg,
+                                 bool train_decoder, const DataParallel& parallel)
+    : cap_(captioner), ds_(ds), cfg_(cfg), train_decoder_(train_decoder), parallel_(parallel), embeddings_(ds.embeddings()) {
+  const CaptionTextOptions text = caption_text_options(cfg);
+  train_ = make_caption_examples(ds, "train", cap_.tokenizer(), text);
+  val_ = make_caption_examples(ds, "val", cap_.tokenizer(), text);
+  if (train_.empty()) throw Error(ds.dir() + ": the train split has no captions to train on");
+  sample_rows_ = ds.rows("val");
+  if (sample_rows_.empty()) sample_rows_ = ds.rows("train");
+  if (static_cast<int64_t>(sample_rows_.size()) > cfg.val_samples) sample_rows_.resize(cfg.val_samples);
+}
+
+int64_t CaptionTraining::batches_per_epoch() const {
+  const int64_t n = parallel_.shard_size(static_cast<int64_t>(train_.size()));
+  return (n + cfg_.batch_size() - 1) / cfg_.batch_size();
+}
+
+void CaptionTraining::start_epoch(int64_t epoch) {
+  order_ = parallel_.shard(shuffled_order(static_cast<int64_t>(train_.size()), cfg_.seed, epoch));
+  cap_.mapping()->train();
+  cap_.gpt2()->train(train_decoder_);
+}
+
+BatchLoss CaptionTraining::loss(int64_t b) {
+  const int64_t B = cfg_.batch_size();
+  CaptionBatch batch = collate(train_, order_, static_cast<size_t>(b * B),
+                               std::min(order_.size(), static_cast<size_t>((b + 1) * B)), embeddings_);
+  Bf16Autocast ac(cfg_.autocast == "bf16");
+  return {caption_loss(cap_, batch), batch.n_tokens};
+}
+
+Validation CaptionTraining::validate() {
+  cap_.mapping()->eval();
+  cap_.gpt2()->eval();
+  Validation v;
+  v.loss = mean_loss(cap_, val_, embeddings_, cfg_.batch_size(), cfg_.autocast == "bf16");
+  nlohmann::json samples = nlohmann::json::array();
+  if (!sample_rows_.empty()) {
+    const auto captions = cap_.caption_embeddings(
+        embeddings_.index_select(0, torch::tensor(sample_rows_, torch::kLong)), cap_.config().decoding);
+    for (size_t i = 0; i < sample_rows_.size(); ++i) {
+      const auto& e = ds_.entries()[sample_rows_[i]];
+      samples.push_back({{"image", e.image},
+                         {"caption", captions[i]},
+                         {"reference", e.captions.empty() ? std::string() : e.captions.front()}});
+    }
+    v.note = captions[0];
+  }
+  v.record["samples"] = std::move(samples);
+  return v;
+}
+
+}  // namespace clipcap

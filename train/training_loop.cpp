@@ -1,0 +1,168 @@
+#include "train/training_loop.h"
+
+#include <torch/torch.h>
+
+#include <cmath>
+#include <ostream>
+
+#include "common/error.h"
+#include "common/stopwatch.h"
+#include "common/strings.h"
+#include "train/optimizer.h"
+
+namespace clipcap {
+
+DataParallel& single_process() {
+  static DataParallel one;
+  return one;
+}
+
+namespace {
+
+nlohmann::json number_or_null(double x) { return std::isfinite(x) ? nlohmann::json(x) : nlohmann::json(nullptr); }
+
+}  // namespace
+
+TrainingLoop::TrainingLoop(TrainingObjective& objective, torch::optim::Optimizer& optimizer,
+                           std::vector<torch::Tensor> params, LrSchedule schedule, TrainingLoopOptions opts,
+                           TrainingHooks hooks, std::ostream& log, DataParallel& parallel)
+    : objective_(objective),
+      optimizer_(optimizer),
+      params_(std::move(params)),
+      schedule_(std::move(schedule)),
+      opts_(std::move(opts)),
+      hooks_(std::move(hooks)),
+      log_(log),
+      parallel_(parallel) {
+  if (opts_.grad_accum < 1) throw Error("grad_accum must be >= 1, got " + std::to_string(opts_.grad_accum));
+  if (opts_.save_every < 1) throw Error("save_every must be >= 1, got " + std::to_string(opts_.save_every));
+}
+
+int64_t TrainingLoop::steps_per_epoch() const {
+  return (objective_.batches_per_epoch() + opts_.grad_accum - 1) / opts_.grad_accum;
+}
+
+bool TrainingLoop::run(TrainerState& st) {
+  const int64_t batches = objective_.batches_per_epoch();
+  const int64_t accum = opts_.grad_accum;
+  auto stop_requested = [&] { return hooks_.stop_requested && hooks_.stop_requested(); };
+  auto save_checkpoint = [&] {
+    if (hooks_.save_checkpoint && parallel_.writes_outputs()) hooks_.save_checkpoint(st);
+  };
+
+  for (; st.epoch < opts_.epochs; ++st.epoch) {
+    objective_.start_epoch(st.epoch);
+    ProgressOptions po = opts_.progress;
+    po.unit = "batch";
+    Progress progress("epoch " + std::to_string(st.epoch + 1) + "/" + std::to_string(opts_.epochs), batches, po);
+    progress.skip(st.batch_in_epoch);
+    const auto t0 = Clock::now();
+    auto account_time = [&] {
+      const double secs = seconds_since(t0);
+      st.epoch_seconds += secs;
+      st.elapsed_seconds += secs;
+    };
+    for (int64_t b = st.batch_in_epoch; b < batches; ++b) {
+      const int64_t group_first = b - b % accum;
+      const bool group_end = (b + 1) % accum == 0 || b + 1 == batches;
+      if (b == group_first) {
+        clear_gradients(optimizer_);  // the backward writes them: no zero fill, no add
+        set_lr(optimizer_, schedule_.at(st.step));
+        st.epoch_lr_max = std::max(st.epoch_lr_max, current_lr(optimizer_));
+      }
+      BatchLoss batch = objective_.loss(b);
+      const int64_t group_size = std::min(accum, batches - group_first);
+      (batch.loss / static_cast<double>(group_size)).backward();
+      const double l = batch.loss.item<double>();
+      if (!std::isfinite(l))
+        throw Error("training diverged: loss is " + std::to_string(l) + " at epoch " + std::to_string(st.epoch + 1) +
+                    ", step " + std::to_string(st.step + 1) + " (lower --lr, or check the data)");
+      st.epoch_loss_sum += l * static_cast<double>(batch.weight);
+      st.epoch_tokens += batch.weight;
+      if (group_end) {
+        parallel_.reduce_gradients(params_);
+        if (opts_.grad_clip > 0) torch::nn::utils::clip_grad_norm_(params_, opts_.grad_clip);
+        optimizer_.step();
+        objective_.after_step();
+        ++st.step;
+      }
+      st.batch_in_epoch = b + 1;
+      progress.set_note("loss " + format_number(l, "%.4f") + " | lr " + format_number(schedule_.at(st.step), "%.2e"));
+      progress.advance(1);
+      if (group_end && b + 1 < batches && stop_requested()) {
+        account_time();
+        progress.finish();
+        save_checkpoint();
+        return false;
+      }
+    }
+    progress.finish();
+    account_time();
+    finish_epoch(st);
+
+    // The state saved says "epoch finished", so it is written after the counters move on.
+    const int64_t finished = st.epoch + 1;
+    const bool last_epoch = finished == opts_.epochs;
+    const bool stop = !last_epoch && stop_requested();
+    st.epoch = finished;
+    if (last_epoch || finished % opts_.save_every == 0 || stop) save_checkpoint();
+    st.epoch = finished - 1;  // the loop's ++ brings it back
+    if (stop) {
+      st.epoch = finished;
+      return false;
+    }
+  }
+  return true;
+}
+
+void TrainingLoop::finish_epoch(TrainerState& st) {
+  const Validation v = objective_.validate();
+  const double train_loss = st.epoch_loss_sum / static_cast<double>(std::max<int64_t>(1, st.epoch_tokens));
+  const double lr = current_lr(optimizer_);  // the last one used
+  const double rate = st.epoch_seconds > 0 ? static_cast<double>(st.epoch_tokens) / st.epoch_seconds : 0.0;
+  nlohmann::json record = {{"epoch", st.epoch + 1},
+                           {"step", st.step},
+                           {"train_loss", train_loss},
+                           {"val_loss", number_or_null(v.loss)}};
+  for (const EpochMetric& m : v.metrics) record[m.key] = number_or_null(m.value);
+  record["lr"] = lr;
+  record["lr_max"] = st.epoch_lr_max;
+  record[opts_.rate_key] = rate;
+  record["elapsed_s"] = st.elapsed_seconds;
+  for (const auto& [key, value] : v.record.items()) record[key] = value;
+
+  if (parallel_.writes_outputs()) {
+    if (hooks_.record_epoch) hooks_.record_epoch(record);
+    log_ << log_line(st, train_loss, v, lr, rate) << "\n";
+    log_.flush();
+  }
+
+  // Selection falls back on the train loss when there is no validation split.
+  const double score = std::isfinite(v.loss) ? v.loss : train_loss;
+  const bool improved = score < st.best_val_loss;
+  if (improved) st.best_val_loss = score;
+  last_epoch_ = record;
+  st.epoch_loss_sum = 0;
+  st.epoch_tokens = 0;
+  st.epoch_seconds = 0;
+  st.epoch_lr_max = 0;
+  st.batch_in_epoch = 0;
+  if (improved && hooks_.save_best && parallel_.writes_outputs()) hooks_.save_best();
+}
+
+std::string TrainingLoop::log_line(const TrainerState& st, double train_loss, const Validation& v, double lr,
+                                   double rate) const {
+  const int64_t total = total_steps();
+  const double eta = st.step > 0 ? st.elapsed_seconds * static_cast<double>(total - st.step) / static_cast<double>(st.step) : 0;
+  std::string line = "epoch " + std::to_string(st.epoch + 1) + "/" + std::to_string(opts_.epochs) + " | step " +
+                     std::to_string(st.step) + "/" + std::to_string(total) + " | train loss " +
+                     format_number(train_loss, "%.4f");
+  if (std::isfinite(v.loss)) line += " | val loss " + format_number(v.loss, "%.4f");
+  for (const EpochMetric& m : v.metrics) line += " | " + m.label + " " + format_number(m.value, "%.3f");
+  line += " | lr " + format_number(lr, "%.2e") + " | " + format_number(rate, "%.0f") + " " + opts_.rate_label + " | " +
+          format_duration(st.elapsed_seconds) + " | eta " + format_duration(eta);
+  if (!v.note.empty()) line += " | \"" + v.note + "\"";
+  return line;
+}
+
+}  // namespace clipcap
