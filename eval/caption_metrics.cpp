@@ -70,6 +70,60 @@ double numpy_mean(const std::vector<double>& values) {
   return pairwise_sum(values.data(), values.size()) / static_cast<double>(values.size());
 }
 
+namespace {
+
+void score_bleu(const std::vector<std::string>& predictions, const std::vector<std::vector<std::string>>& references,
+                std::vector<double>& corpus, std::vector<std::vector<double>>& per_item) {
+  const BleuScores b = bleu_scores(predictions, references);
+  corpus.assign(b.corpus.begin(), b.corpus.end());
+  for (const auto& item : b.per_item) per_item.emplace_back(item.begin(), item.end());
+}
+
+void score_rouge_l(const std::vector<std::string>& predictions, const std::vector<std::vector<std::string>>& references,
+                   std::vector<double>& corpus, std::vector<std::vector<double>>& per_item) {
+  std::vector<double> values;
+  for (size_t i = 0; i < predictions.size(); ++i) values.push_back(rouge_l(predictions[i], references[i]));
+  for (double v : values) per_item.push_back({v});
+  corpus = {numpy_mean(values)};
+}
+
+void score_cider_d(const std::vector<std::string>& predictions, const std::vector<std::vector<std::string>>& references,
+                   std::vector<double>& corpus, std::vector<std::vector<double>>& per_item) {
+  const std::vector<double> values = cider_d_scores(predictions, references);
+  for (double v : values) per_item.push_back({v});
+  corpus = {numpy_mean(values)};
+}
+
+}  // namespace
+
+const std::vector<CaptionMetric>& caption_metrics() {
+  static const std::vector<CaptionMetric> all = {
+      {{"BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4"}, score_bleu},
+      {{"ROUGE-L"}, score_rouge_l},
+      {{"CIDEr-D"}, score_cider_d},
+  };
+  return all;
+}
+
+const std::vector<std::string>& caption_metric_names() {
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> n;
+    for (const auto& m : caption_metrics()) n.insert(n.end(), m.names.begin(), m.names.end());
+    return n;
+  }();
+  return names;
+}
+
+size_t caption_metric_index(const std::string& name) {
+  const auto& names = caption_metric_names();
+  for (size_t i = 0; i < names.size(); ++i)
+    if (names[i] == name) return i;
+  throw Error("captions: no metric named '" + name + "'");
+}
+
+double ItemScores::operator[](const std::string& metric) const { return values.at(caption_metric_index(metric)); }
+double CaptionScores::operator[](const std::string& metric) const { return corpus.at(caption_metric_index(metric)); }
+
 CaptionScores score_captions(const std::vector<ScoredItem>& items) {
   if (items.empty()) throw Error("captions: no items to score");
   std::unordered_set<std::string> ids;
@@ -91,16 +145,15 @@ CaptionScores score_captions(const std::vector<ScoredItem>& items) {
   }
 
   CaptionScores out;
-  const BleuScores bleu = bleu_scores(predictions, references);
-  const std::vector<double> cider = cider_d_scores(predictions, references);
-  std::vector<double> rouge;
-  for (size_t i = 0; i < items.size(); ++i) {
-    rouge.push_back(rouge_l(predictions[i], references[i]));
-    out.items.push_back({items[i].id, bleu.per_item[i], rouge.back(), cider[i]});
+  for (const ScoredItem& item : items) out.items.push_back({item.id, {}});
+  for (const CaptionMetric& metric : caption_metrics()) {
+    std::vector<double> corpus;
+    std::vector<std::vector<double>> per_item;
+    metric.score(predictions, references, corpus, per_item);
+    out.corpus.insert(out.corpus.end(), corpus.begin(), corpus.end());
+    for (size_t i = 0; i < items.size(); ++i)
+      out.items[i].values.insert(out.items[i].values.end(), per_item[i].begin(), per_item[i].end());
   }
-  out.bleu = bleu.corpus;
-  out.rouge_l = numpy_mean(rouge);
-  out.cider_d = numpy_mean(cider);
   return out;
 }
 

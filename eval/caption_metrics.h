@@ -4,15 +4,16 @@
 //       {"img1", "A dog runs on the grass.", {"A dog running on grass.", "A brown dog runs."}},
 //       {"img2", "Two people ride bikes.", {"Two cyclists on a road."}}};
 //   clipcap::CaptionScores s = clipcap::score_captions(items);
-//   // s.bleu[3] = BLEU-4, s.rouge_l, s.cider_d (corpus); s.items[k] per image
+//   s["BLEU-4"], s["ROUGE-L"], s["CIDEr-D"];      // corpus values
+//   s.items[k]["CIDEr-D"];                         // image k's
 //
 // Predictions and references are PTB-tokenised as two batches (eval/ptb_tokenizer.h), then
-// scored by BLEU-1..4 (eval/bleu.h), ROUGE-L (eval/rouge.h) and CIDEr-D (eval/cider.h). The
-// numbers are comparable with published COCO-style results only because every step, quirks
-// included, is the toolkit's.
+// scored by every metric of caption_metrics(): BLEU-1..4 (eval/bleu.h), ROUGE-L (eval/rouge.h)
+// and CIDEr-D (eval/cider.h). A new metric is a scoring function and one row of that table; the
+// JSON, the reports and the tables take their names from it. The numbers are comparable with
+// published COCO-style results only because every step, quirks included, is the toolkit's.
 #pragma once
 
-#include <array>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -25,19 +26,33 @@ struct ScoredItem {
   std::vector<std::string> references;  // raw captions, at least one
 };
 
+// A metric (or a family: BLEU gives BLEU-1..4) over PTB-tokenised predictions[i] and their
+// references[i]: one corpus value per name, and per_item[i] with one value per name.
+struct CaptionMetric {
+  std::vector<std::string> names;
+  void (*score)(const std::vector<std::string>& predictions, const std::vector<std::vector<std::string>>& references,
+                std::vector<double>& corpus, std::vector<std::vector<double>>& per_item);
+};
+
+// Every metric, in report order: the one place a metric is registered.
+const std::vector<CaptionMetric>& caption_metrics();
+// Their names, in that order: "BLEU-1", ..., "BLEU-4", "ROUGE-L", "CIDEr-D".
+const std::vector<std::string>& caption_metric_names();
+
 struct ItemScores {
   std::string id;
-  std::array<double, 4> bleu{};  // the toolkit's per-image BLEU-1..4 lists
-  double rouge_l = 0;
-  double cider_d = 0;
+  std::vector<double> values;  // one per caption_metric_names()
+  double operator[](const std::string& metric) const;
 };
 
 struct CaptionScores {
-  std::array<double, 4> bleu{};  // corpus BLEU-1..4
-  double rouge_l = 0;            // mean over images
-  double cider_d = 0;            // mean over images
+  std::vector<double> corpus;     // one per caption_metric_names() (BLEU: corpus; the others: mean over images)
   std::vector<ItemScores> items;  // in the order of the input
+  double operator[](const std::string& metric) const;
 };
+
+// Index of a metric in caption_metric_names(); Error for an unknown name.
+size_t caption_metric_index(const std::string& name);
 
 // Throws clipcap::Error for no items, an item without references, or a repeated id (the toolkit
 // asserts on the last two).

@@ -7,7 +7,7 @@
 
 #include "common/error.h"
 #include "model/clip.h"
-#include "model/clip_tokenizer.h"
+#include "model/tokenizers/clip_tokenizer.h"
 #include "model/image_processor.h"
 
 namespace clipcap {

@@ -21,7 +21,7 @@
 #include <string>
 #include <vector>
 
-#include "data/image_io.h"
+#include "image/image_io.h"
 
 namespace clipcap {
 

@@ -19,32 +19,23 @@
 #include "common/atomic_file.h"
 #include "common/error.h"
 #include "common/json_util.h"
+#include "common/paths.h"
 #include "common/progress.h"
-#include "data/caption_render.h"
+#include "common/stopwatch.h"
+#include "backend/caption_backend.h"
+#include "image/caption_render.h"
 #include "data/embedding_dataset.h"
-#include "data/image_io.h"
+#include "image/image_io.h"
 #include "eval/clip_score.h"
 #include "eval/html_report.h"
 #include "eval/metrics_summary.h"
 #include "eval/prediction_records.h"
 #include "eval/training_log.h"
-#include "model/captioner.h"
 
 namespace clipcap {
 namespace fs = std::filesystem;
 
 namespace {
-
-using Clock = std::chrono::steady_clock;
-double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
-
-std::string base_name(const std::string& dir) {
-  fs::path p(dir);
-  if (p.filename().empty()) p = p.parent_path();
-  std::error_code ec;
-  const fs::path c = fs::weakly_canonical(p, ec);
-  return (ec ? p : c).filename().string();
-}
 
 std::string images_root(const EmbeddingDataset& ds, const EvaluateOptions& opts) {
   if (!opts.images_dir.empty()) return opts.images_dir;
@@ -63,9 +54,12 @@ std::optional<Image> try_read(const std::string& path) {
   }
 }
 
-torch::Tensor model_embeddings(Captioner& model, const std::vector<Image>& images) {
-  torch::NoGradGuard no_grad;
-  return model.embed_images(model.processor().preprocess_batch(images)).to(torch::kFloat32);  // (B, Dc)
+// The backend's encode() of images, prepared and encoded as one batch.
+std::vector<ImagePayload> encode_images(CaptionBackend& backend, const std::vector<Image>& images) {
+  std::vector<ImagePayload> prepared;
+  prepared.reserve(images.size());
+  for (const Image& img : images) prepared.push_back(backend.prepare(img));
+  return backend.encode(std::move(prepared));
 }
 
 struct EmbeddingChoice {
@@ -73,13 +67,18 @@ struct EmbeddingChoice {
   std::string reason;
 };
 
-EmbeddingChoice choose_embeddings(Captioner& model, const EmbeddingDataset& ds, const std::vector<int64_t>& rows,
+EmbeddingChoice choose_embeddings(CaptionBackend& backend, const EmbeddingDataset& ds, const std::vector<int64_t>& rows,
                                   const std::string& root, const std::string& mode) {
   if (mode == "model") return {false, "--embeddings model"};
+  const std::optional<EmbeddingSpace> space = backend.embedding_space();
+  if (!space) {
+    if (mode == "stored") throw Error(ds.dir() + ": --embeddings stored: this caption backend reads images, not embeddings");
+    return {false, "the caption backend reads images"};
+  }
   const nlohmann::json& meta = ds.meta();
   const std::string kind = meta.contains("embedding") ? json_value<std::string>(meta["embedding"], "kind", "", "meta.json") : "";
-  const std::string want_kind = model.config().prefix_input;
-  const int64_t want_dim = model.config().prefix_input_size();
+  const std::string want_kind = space->kind;
+  const int64_t want_dim = space->dim;
   if (kind != want_kind || ds.dim() != want_dim) {
     const std::string why = "dataset embeddings are " + (kind.empty() ? std::string("?") : kind) + " [" +
                             std::to_string(ds.dim()) + "], the model reads " + want_kind + " [" +
@@ -99,7 +98,9 @@ EmbeddingChoice choose_embeddings(Captioner& model, const EmbeddingDataset& ds, 
     }
   }
   if (images.empty()) return {true, "kind and dim match; no image readable for a spot check"};
-  const torch::Tensor mine = model_embeddings(model, images);
+  std::vector<torch::Tensor> rows_of_mine;
+  for (auto& p : encode_images(backend, images)) rows_of_mine.push_back(p.tensor);
+  const torch::Tensor mine = torch::stack(rows_of_mine);
   const torch::Tensor stored = ds.embeddings().index_select(0, torch::tensor(checked, torch::kInt64));
   for (int64_t i = 0; i < mine.size(0); ++i) {
     const double scale = stored[i].abs().max().item<double>();
@@ -129,9 +130,7 @@ Image thumbnail(const Image& img, int longest) {
 
 }  // namespace
 
-std::string model_size_label(const Captioner& model) { return model.config().gpt2.n_embd <= 768 ? "S" : "L"; }
-
-nlohmann::json evaluate(Captioner& model, const EvaluateOptions& opts) {
+nlohmann::json evaluate(CaptionBackend& backend, const EvaluateOptions& opts) {
   std::ostream& log = opts.log ? *opts.log : std::cerr;
   const auto t_start = Clock::now();
   if (opts.embeddings != "auto" && opts.embeddings != "stored" && opts.embeddings != "model")
@@ -142,7 +141,7 @@ nlohmann::json evaluate(Captioner& model, const EvaluateOptions& opts) {
   const std::vector<int64_t> rows = ds.rows(opts.split);
   if (rows.empty()) throw Error(opts.data_dir + ": split '" + opts.split + "' has no images");
   const std::string root = images_root(ds, opts);
-  const EmbeddingChoice choice = choose_embeddings(model, ds, rows, root, opts.embeddings);
+  const EmbeddingChoice choice = choose_embeddings(backend, ds, rows, root, opts.embeddings);
   log << "clipcap-eval: " << rows.size() << " " << opts.split << " images; embeddings: "
       << (choice.stored ? "stored" : "model's CLIP") << " (" << choice.reason << ")\n";
   fs::create_directories(opts.out_dir);
@@ -158,18 +157,20 @@ nlohmann::json evaluate(Captioner& model, const EvaluateOptions& opts) {
     const size_t end = std::min(rows.size(), start + static_cast<size_t>(opts.batch_size));
     const std::vector<int64_t> batch(rows.begin() + static_cast<std::ptrdiff_t>(start),
                                      rows.begin() + static_cast<std::ptrdiff_t>(end));
-    torch::Tensor embeds;
+    std::vector<ImagePayload> encoded;
     if (choice.stored) {
-      embeds = stored.index_select(0, torch::tensor(batch, torch::kInt64));
+      for (int64_t row : batch) encoded.push_back({stored[row], {}});  // (D) float32
     } else {
       std::vector<Image> images;
       for (int64_t row : batch) images.push_back(read_image((fs::path(root) / ds.entries()[static_cast<size_t>(row)].image).string()));
-      embeds = model_embeddings(model, images);
+      encoded = encode_images(backend, images);
     }
-    const std::vector<std::string> captions = model.caption_embeddings(embeds, opts.decoding);
+    std::vector<std::vector<const ImagePayload*>> requests;
+    for (const ImagePayload& p : encoded) requests.push_back({&p});
+    const std::vector<Caption> captions = backend.caption(requests, opts.decoding);
     for (size_t i = 0; i < batch.size(); ++i) {
       const DatasetEntry& e = ds.entries()[static_cast<size_t>(batch[i])];
-      records.push_back({e.image, captions.at(i), e.captions});
+      records.push_back({e.image, captions.at(i).text, e.captions});
     }
     progress.advance(static_cast<int64_t>(batch.size()));
   }
@@ -202,16 +203,7 @@ nlohmann::json evaluate(Captioner& model, const EvaluateOptions& opts) {
   nlohmann::json metrics;
   metrics["metrics"] = metric_values(scores, clip.get());
   metrics["counts"] = metric_counts(items);
-  const CaptionerConfig& cfg = model.config();
-  metrics["model"] = {{"dir", opts.model_dir},
-                      {"name", base_name(opts.model_dir)},
-                      {"size", model_size_label(model)},
-                      {"prefix_input", cfg.prefix_input},
-                      {"legacy", cfg.legacy},
-                      {"tokenizer", cfg.tokenizer},
-                      {"clip_hidden_size", cfg.clip.vision.hidden_size},
-                      {"gpt2_n_layer", cfg.gpt2.n_layer},
-                      {"gpt2_n_embd", cfg.gpt2.n_embd}};
+  metrics["model"] = backend.describe();
   metrics["data"] = {{"dir", opts.data_dir}, {"split", opts.split}, {"images", root}};
   metrics["embeddings"] = {{"source", choice.stored ? "stored" : "model"}, {"reason", choice.reason}};
   metrics["decoding"] = opts.decoding.to_json();
@@ -231,7 +223,7 @@ nlohmann::json evaluate(Captioner& model, const EvaluateOptions& opts) {
   std::vector<size_t> by_cider(records.size());
   std::iota(by_cider.begin(), by_cider.end(), 0);
   std::stable_sort(by_cider.begin(), by_cider.end(),
-                   [&](size_t a, size_t b) { return scores.items[a].cider_d > scores.items[b].cider_d; });
+                   [&](size_t a, size_t b) { return scores.items[a]["CIDEr-D"] > scores.items[b]["CIDEr-D"]; });
   const size_t k = std::min(records.size(), static_cast<size_t>(std::max(0, opts.best_worst)));
   const std::vector<size_t> best(by_cider.begin(), by_cider.begin() + static_cast<std::ptrdiff_t>(k));
   const std::vector<size_t> worst(by_cider.rbegin(), by_cider.rbegin() + static_cast<std::ptrdiff_t>(k));
@@ -254,7 +246,7 @@ nlohmann::json evaluate(Captioner& model, const EvaluateOptions& opts) {
   };
   auto item = [&](size_t i) {
     const ItemScores& s = scores.items[i];
-    nlohmann::json sc = {{"CIDEr-D", s.cider_d}, {"BLEU-4", s.bleu[3]}, {"ROUGE-L", s.rouge_l}};
+    nlohmann::json sc = {{"CIDEr-D", s["CIDEr-D"]}, {"BLEU-4", s["BLEU-4"]}, {"ROUGE-L", s["ROUGE-L"]}};
     if (clip) sc["CLIPScore"] = clip->per_image_clip_score[i];
     return ReportItem{records[i].image, src_of(i), records[i].prediction, records[i].references, sc};
   };
@@ -264,7 +256,8 @@ nlohmann::json evaluate(Captioner& model, const EvaluateOptions& opts) {
 
   // ---- rendered images (upstream's evaluate.py) ----
   if (opts.render) {
-    const fs::path dir = fs::path(opts.out_dir) / (base_name(opts.model_dir) + "_" + model_size_label(model));
+    const nlohmann::json& m = metrics["model"];
+    const fs::path dir = fs::path(opts.out_dir) / (m.value("name", base_name(opts.model_dir)) + "_" + m.value("size", "S"));
     for (const auto& r : records) {
       const Image img = read_image((fs::path(root) / r.image).string());
       fs::path rel = fs::path(r.image).lexically_normal();

@@ -1,10 +1,12 @@
 // `clipcap-eval`: caption every image of a dataset split with a model, score the captions and
 // write the report directory.
 //
-//   clipcap::Captioner model = clipcap::Captioner::load("runs/small/best");
+//   clipcap::LocalBackend model(clipcap::Captioner::load("runs/small/best"), "runs/small/best");
 //   clipcap::EvaluateOptions o;  o.model_dir = "runs/small/best";  o.data_dir = "data/flickr30k-b32";
-//   o.out_dir = "reports/small";  o.decoding = model.config().decoding;
+//   o.out_dir = "reports/small";  o.decoding = model.captioner().config().decoding;
 //   nlohmann::json metrics = clipcap::evaluate(model, o);   // also written to out_dir/metrics.json
+//
+// Captions come from a caption backend (backend/caption_backend.h), batch_size images at a time.
 //
 // out_dir receives:
 //   predictions.jsonl  one line per image: image, prediction, references, scores (per-image BLEU-1..4,
@@ -13,12 +15,12 @@
 //   report.html        one page (eval/html_report.h), images under images/ as small JPEG thumbnails
 //   <model name>_<SIZE>/  with render: every image with its caption drawn under it (upstream's
 //                      evaluate.py layout). The model name is the model directory's basename; SIZE
-//                      is upstream's size letter, S for a GPT-2 of width <= 768 (gpt2), L above
-//                      (gpt2-medium and up). Files keep the image's relative path, extension .jpg.
+//                      is upstream's size letter (backend/local_backend.h model_size_label). Files
+//                      keep the image's relative path, extension .jpg.
 //
 // Which embeddings are captioned (embeddings = "auto"): the dataset's stored ones when they can be
-// the model's: meta.json's embedding kind and dim equal the model's prefix input (pooler_output /
-// image_embeds and its width) AND, as the dataset records the CLIP config's SHA-256 of a file the
+// the backend's (CaptionBackend::embedding_space(): the local model's prefix input, pooler_output /
+// image_embeds and its width): meta.json's embedding kind and dim equal it AND, as the dataset records the CLIP config's SHA-256 of a file the
 // model directory does not keep, a spot check agrees: up to 2 split images embedded by the model
 // match their stored rows (max |diff| <= 5% of the row's max |value|). Otherwise every image is
 // embedded by the model's own CLIP. When no image can be read for the check, stored embeddings
@@ -32,11 +34,11 @@
 #include <string>
 
 #include "common/runtime.h"
-#include "model/decoding.h"
+#include "model/decode_options.h"
 
 namespace clipcap {
 
-class Captioner;
+class CaptionBackend;
 
 struct EvaluateOptions {
   std::string model_dir;             // for the report and the default run dir
@@ -57,9 +59,6 @@ struct EvaluateOptions {
   std::ostream* log = nullptr;       // progress and notes; nullptr = std::cerr
 };
 
-nlohmann::json evaluate(Captioner& model, const EvaluateOptions& opts);
-
-// "S" or "L" as above.
-std::string model_size_label(const Captioner& model);
+nlohmann::json evaluate(CaptionBackend& backend, const EvaluateOptions& opts);
 
 }  // namespace clipcap

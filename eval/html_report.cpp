@@ -1,8 +1,10 @@
 #include "eval/html_report.h"
 
+
 #include <cmath>
 #include <cstdio>
 
+#include "eval/caption_metrics.h"
 #include "eval/svg_chart.h"
 
 namespace clipcap {
@@ -109,8 +111,11 @@ std::string curves(const TrainingLog& log) {
 }  // namespace
 
 const std::vector<std::string>& report_metric_names() {
-  static const std::vector<std::string> names = {"BLEU-1",  "BLEU-2",    "BLEU-3",      "BLEU-4",
-                                                 "ROUGE-L", "CIDEr-D",   "CLIPScore",   "RefCLIPScore"};
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> n = caption_metric_names();
+    n.insert(n.end(), {"CLIPScore", "RefCLIPScore"});
+    return n;
+  }();
   return names;
 }
 

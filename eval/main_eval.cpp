@@ -20,6 +20,7 @@
 #include <filesystem>
 #include <iostream>
 
+#include "backend/backend_flags.h"
 #include "common/atomic_file.h"
 #include "common/cli_flags.h"
 #include "common/cli_main.h"
@@ -29,7 +30,6 @@
 #include "eval/evaluate.h"
 #include "eval/metrics_summary.h"
 #include "eval/prediction_records.h"
-#include "model/captioner.h"
 
 namespace {
 
@@ -75,7 +75,7 @@ int run(int argc, char** argv) {
   app.require_subcommand(0, 1);
 
   clipcap::EvaluateOptions eval;
-  app.add_option("-m,--model", eval.model_dir, "clipcap model directory (e.g. RUN_DIR/best)");
+  clipcap::BackendFlags backend_flags;
   app.add_option("--data", eval.data_dir, "dataset directory written by clipcap-data build");
   app.add_option("--split", eval.split, "split to caption: train, val or test")->capture_default_str();
   app.add_option("--out", eval.out_dir, "report directory to write");
@@ -92,9 +92,7 @@ int run(int argc, char** argv) {
   app.add_option("--best-worst", eval.best_worst, "images in the report's best and worst sections")->capture_default_str();
   app.add_flag("--render", eval.render,
                "also write OUT/<model name>_<S|L>/: each image with its caption drawn under it (upstream's evaluate.py)");
-  clipcap::DecodeOptions decode_flags;
-  clipcap::add_decode_flags(app, decode_flags);
-  clipcap::add_runtime_flags(app, eval.runtime);
+  clipcap::add_backend_flags(app, backend_flags, /*model_required=*/false);
 
   ScoreFlags score;
   CLI::App* score_cmd = app.add_subcommand("score", "score predictions made elsewhere (no model needed)");
@@ -129,20 +127,18 @@ int run(int argc, char** argv) {
     return 0;
   }
 
+  eval.model_dir = backend_flags.model;
+  eval.runtime = backend_flags.runtime;
   for (const auto& [value, flag] : {std::pair{&eval.model_dir, "--model"}, {&eval.data_dir, "--data"}, {&eval.out_dir, "--out"}})
     if (value->empty()) {
       std::cerr << kProgram << ": error: " << flag << " is required (or use the score / compare subcommands)\n"
                 << "Run with --help for more information.\n";
       return 2;
     }
-  clipcap::apply_runtime(eval.runtime);
-  clipcap::CaptionerLoadOptions load;
-  load.dtype = eval.runtime.torch_dtype();
-  load.device = eval.runtime.torch_device();
-  clipcap::Captioner model = clipcap::Captioner::load(eval.model_dir, load);
-  eval.decoding = clipcap::given_decode_flags(app, decode_flags, model.config().decoding);
-  eval.decoding.validate();
-  const nlohmann::json metrics = clipcap::evaluate(model, eval);
+  // A batch is one CLIP forward and one generation batch, as before backends existed.
+  clipcap::LoadedBackend loaded = clipcap::load_backend(backend_flags, app, {eval.batch_size, eval.batch_size});
+  eval.decoding = loaded.decoding;
+  const nlohmann::json metrics = clipcap::evaluate(*loaded.backend, eval);
   std::cout << clipcap::metrics_table(metrics["metrics"]);
   std::cerr << kProgram << ": wrote " << eval.out_dir << "/report.html\n";
   return 0;

@@ -20,8 +20,9 @@ std::string pad(const std::string& s, size_t width) { return s.size() >= width ?
 }  // namespace
 
 nlohmann::json metric_values(const CaptionScores& scores, const ClipScoreResult* clip) {
-  nlohmann::json m = {{"BLEU-1", scores.bleu[0]}, {"BLEU-2", scores.bleu[1]}, {"BLEU-3", scores.bleu[2]},
-                      {"BLEU-4", scores.bleu[3]}, {"ROUGE-L", scores.rouge_l}, {"CIDEr-D", scores.cider_d}};
+  nlohmann::json m = nlohmann::json::object();
+  const auto& names = caption_metric_names();
+  for (size_t k = 0; k < names.size(); ++k) m[names[k]] = scores.corpus[k];
   if (clip) {
     m["CLIPScore"] = clip->clip_score;
     if (!clip->per_image_ref_clip_score.empty()) m["RefCLIPScore"] = clip->ref_clip_score;

@@ -15,7 +15,7 @@ namespace clipcap {
 
 struct ClipScoreResult;
 
-// BLEU-1..4, ROUGE-L, CIDEr-D (corpus values), plus CLIPScore / RefCLIPScore when clip is given.
+// Every caption metric (corpus values), plus CLIPScore / RefCLIPScore when clip is given.
 nlohmann::json metric_values(const CaptionScores& scores, const ClipScoreResult* clip);
 
 // {"images", "references", "empty_predictions"} of what was scored.

@@ -131,8 +131,8 @@ void write_predictions_jsonl(const std::string& path, const std::vector<Predicti
   AtomicFile out(path);
   for (size_t i = 0; i < records.size(); ++i) {
     const ItemScores& s = scores.items.at(i);
-    nlohmann::json sc = {{"BLEU-1", s.bleu[0]}, {"BLEU-2", s.bleu[1]}, {"BLEU-3", s.bleu[2]},
-                         {"BLEU-4", s.bleu[3]}, {"ROUGE-L", s.rouge_l}, {"CIDEr-D", s.cider_d}};
+    nlohmann::json sc = nlohmann::json::object();
+    for (size_t k = 0; k < s.values.size(); ++k) sc[caption_metric_names()[k]] = s.values[k];
     if (clip) {
       sc["CLIPScore"] = clip->per_image_clip_score.at(i);
       if (!clip->per_image_ref_clip_score.empty()) sc["RefCLIPScore"] = clip->per_image_ref_clip_score.at(i);

@@ -20,15 +20,11 @@ FramePrefetcher::FramePrefetcher(std::string path, VideoDecoderOptions opts, std
       opts_(std::move(opts)),
       times_(std::move(times)),
       check_(std::move(check)),
-      ahead_(ahead < 1 ? 1 : ahead),
+      ready_(ahead),
       thread_([this] { run(); }) {}
 
 FramePrefetcher::~FramePrefetcher() {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    stop_ = true;
-  }
-  changed_.notify_all();
+  ready_.close();  // a push waiting for room returns, and the thread ends
   thread_.join();
 }
 
@@ -37,29 +33,25 @@ void FramePrefetcher::run() {
     VideoDecoder video(path_, opts_);
     for (double t : times_) {
       VideoFrame frame = frame_at(video, t, /*first=*/false, check_);
-      std::unique_lock<std::mutex> lock(mu_);
-      decoded_ = video.frames_decoded();
-      changed_.wait(lock, [&] { return stop_ || ready_.size() < ahead_; });
-      if (stop_) return;
-      ready_.push_back(std::move(frame));
-      changed_.notify_all();
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        decoded_ = video.frames_decoded();
+      }
+      if (!ready_.push(std::move(frame))) return;
     }
   } catch (...) {
     std::lock_guard<std::mutex> lock(mu_);
     error_ = std::current_exception();
-    changed_.notify_all();
   }
+  ready_.close();
 }
 
 VideoFrame FramePrefetcher::next() {
-  std::unique_lock<std::mutex> lock(mu_);
-  changed_.wait(lock, [&] { return !ready_.empty() || error_; });
   // Frames decoded before an error are still handed over: the error belongs to a later time.
-  if (ready_.empty()) std::rethrow_exception(error_);
-  VideoFrame frame = std::move(ready_.front());
-  ready_.pop_front();
-  changed_.notify_all();
-  return frame;
+  if (std::optional<VideoFrame> frame = ready_.pop()) return std::move(*frame);
+  std::lock_guard<std::mutex> lock(mu_);
+  if (error_) std::rethrow_exception(error_);
+  throw Error(path_ + ": no more frames were planned");
 }
 
 int64_t FramePrefetcher::frames_decoded() const {

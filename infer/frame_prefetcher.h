@@ -8,9 +8,7 @@
 // Destroying it stops the thread (also while it waits for room) and joins it.
 #pragma once
 
-#include <condition_variable>
 #include <cstdint>
-#include <deque>
 #include <exception>
 #include <functional>
 #include <mutex>
@@ -18,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/bounded_queue.h"
 #include "infer/video_decoder.h"
 
 namespace clipcap {
@@ -49,13 +48,10 @@ class FramePrefetcher {
   const VideoDecoderOptions opts_;
   const std::vector<double> times_;
   const EndCheck check_;
-  const size_t ahead_;
 
+  BoundedQueue<VideoFrame> ready_;
   mutable std::mutex mu_;
-  std::condition_variable changed_;
-  std::deque<VideoFrame> ready_;
-  std::exception_ptr error_;
-  bool stop_ = false;
+  std::exception_ptr error_;  // set before ready_ closes
   int64_t decoded_ = 0;
   std::thread thread_;
 };

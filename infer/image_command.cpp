@@ -6,10 +6,10 @@
 #include <ostream>
 
 #include "common/error.h"
-#include "data/caption_render.h"
-#include "data/image_io.h"
+#include "image/caption_render.h"
+#include "image/image_io.h"
 #include "infer/cue.h"
-#include "model/captioner.h"
+#include "backend/caption_backend.h"
 
 namespace fs = std::filesystem;
 
@@ -20,9 +20,8 @@ std::string render_path(const std::string& render_dir, const std::string& image_
   return (fs::path(render_dir) / name).string();
 }
 
-int64_t caption_image_files(Captioner& captioner, const std::vector<std::string>& files,
+int64_t caption_image_files(CaptionBackend& backend, const std::vector<std::string>& files,
                             const ImageCaptionOptions& opts, std::ostream& out, std::ostream& err) {
-  if (opts.batch_size < 1) throw Error("--batch-size must be >= 1");
   if (!opts.render_dir.empty()) {
     std::error_code ec;
     fs::create_directories(opts.render_dir, ec);
@@ -30,8 +29,9 @@ int64_t caption_image_files(Captioner& captioner, const std::vector<std::string>
   }
   int64_t failed = 0;
   nlohmann::json all = nlohmann::json::array();
-  for (size_t begin = 0; begin < files.size(); begin += static_cast<size_t>(opts.batch_size)) {
-    const size_t end = std::min(files.size(), begin + static_cast<size_t>(opts.batch_size));
+  const size_t batch_size = static_cast<size_t>(std::max(1, backend.image_batch()));
+  for (size_t begin = 0; begin < files.size(); begin += batch_size) {
+    const size_t end = std::min(files.size(), begin + batch_size);
     std::vector<Image> batch;
     std::vector<std::string> errors(end - begin);
     for (size_t i = begin; i < end; ++i) {
@@ -41,14 +41,14 @@ int64_t caption_image_files(Captioner& captioner, const std::vector<std::string>
         errors[i - begin] = e.what();
       }
     }
-    const auto captions = captioner.caption_images(batch, opts.decoding);
+    const std::vector<Caption> captions = backend.caption_images(batch, opts.decoding);
     size_t next = 0;
     for (size_t i = begin; i < end; ++i) {
       std::string& error = errors[i - begin];
       std::string caption;
       if (error.empty()) {
         const Image& img = batch[next];
-        caption = captions[next++];
+        caption = captions[next++].text;
         if (!opts.render_dir.empty()) {
           try {
             write_jpeg(render_path(opts.render_dir, files[i], img.width, img.height), render_caption(img, caption));

@@ -16,42 +16,19 @@
 #include <string>
 #include <vector>
 
+#include "backend/backend_flags.h"
 #include "common/cli_flags.h"
 #include "common/cli_main.h"
 #include "common/error.h"
 #include "infer/image_command.h"
 #include "infer/image_inputs.h"
+#include "infer/subtitle_formats.h"
 #include "infer/video_batch.h"
-#include "model/captioner.h"
 #include "model/upstream_import.h"
 
 namespace {
 
 const char* kProgram = "clipcap-infer";
-
-struct ModelFlags {
-  std::string model;
-  clipcap::DecodeOptions decoding;
-  clipcap::RuntimeOptions runtime;
-};
-
-void add_model_flags(CLI::App& cmd, ModelFlags& f) {
-  cmd.add_option("-m,--model", f.model, "clipcap model directory")->required();
-  clipcap::add_decode_flags(cmd, f.decoding);
-  clipcap::add_runtime_flags(cmd, f.runtime);
-}
-
-// The model, and the decoding options: its config's defaults overridden by the flags given.
-clipcap::Captioner load_model(const ModelFlags& f, const CLI::App& cmd, clipcap::DecodeOptions& decoding) {
-  clipcap::apply_runtime(f.runtime);
-  clipcap::CaptionerLoadOptions load;
-  load.dtype = f.runtime.torch_dtype();
-  load.device = f.runtime.torch_device();
-  auto captioner = clipcap::Captioner::load(f.model, load);
-  decoding = clipcap::given_decode_flags(cmd, f.decoding, captioner.config().decoding);
-  decoding.validate();
-  return captioner;
-}
 
 struct VideoFlags {
   std::string formats = "srt,vtt,json";
@@ -59,42 +36,35 @@ struct VideoFlags {
   bool scenes = false;
 };
 
-void parse_formats(const std::string& formats, clipcap::VideoCaptionOptions& o) {
-  o.write_srt = o.write_vtt = o.write_json = false;
-  size_t start = 0;
-  while (start <= formats.size()) {
-    const size_t comma = std::min(formats.find(',', start), formats.size());
-    const std::string f = formats.substr(start, comma - start);
-    if (f == "srt") o.write_srt = true;
-    else if (f == "vtt") o.write_vtt = true;
-    else if (f == "json") o.write_json = true;
-    else if (!f.empty()) throw clipcap::Error("--formats: unknown format '" + f + "' (srt, vtt, json)");
-    start = comma + 1;
-  }
+void add_batch_flags(CLI::App& cmd, clipcap::LocalBackendOptions& b, const std::string& image_help) {
+  cmd.add_option("--batch-size", b.image_batch, image_help)->capture_default_str();
+  cmd.add_option("--caption-batch", b.caption_batch, "captions per generation batch")->capture_default_str();
 }
 
 int run(int argc, char** argv) {
   CLI::App app{"Caption images and videos with a clipcap model, or convert an upstream checkpoint.", kProgram};
   app.require_subcommand(1);
 
-  ModelFlags image_model;
+  clipcap::BackendFlags image_model;
+  clipcap::LocalBackendOptions image_batches;
   std::vector<std::string> image_args;
   clipcap::ImageCaptionOptions image;
   bool json = false, jsonl = false;
   CLI::App* image_cmd = app.add_subcommand("image", "caption images: one caption per line, in input order");
   image_cmd->add_option("images", image_args, "image files, directories (searched recursively), - for paths on stdin")
       ->required();
-  image_cmd->add_option("--batch-size", image.batch_size, "images per forward pass")->capture_default_str();
+  add_batch_flags(*image_cmd, image_batches, "images per forward pass");
   auto* json_flag = image_cmd->add_flag("--json", json, "print one JSON array of {path, caption | error}");
   image_cmd->add_flag("--jsonl", jsonl, "print one JSON object {path, caption | error} per line")->excludes(json_flag);
   image_cmd->add_option("--render", image.render_dir,
                         "also write DIR/<stem>-R<longest side>.jpg: the image with its caption drawn under it");
-  add_model_flags(*image_cmd, image_model);
+  clipcap::add_backend_flags(*image_cmd, image_model);
   image_cmd->footer(
       "An unreadable image: error on stderr, an empty line on stdout (line N stays image N; with --json/--jsonl an "
       "\"error\" entry), exit code 1.");
 
-  ModelFlags video_model;
+  clipcap::BackendFlags video_model;
+  clipcap::LocalBackendOptions video_batches;
   clipcap::VideoCaptionOptions video;
   clipcap::VideoBatchOptions batch;
   VideoFlags vflags;
@@ -112,7 +82,8 @@ int run(int argc, char** argv) {
                         "frames per scene whose mean embedding is captioned (1 = the middle frame)")
       ->capture_default_str();
   video_cmd->add_option("--out-dir", video.out_dir, "write outputs here instead of next to each video");
-  video_cmd->add_option("--formats", vflags.formats, "subtitle files to write: any of srt,vtt,json")->capture_default_str();
+  video_cmd->add_option("--formats", vflags.formats, "subtitle files to write: any of " + clipcap::subtitle_format_names())
+      ->capture_default_str();
   video_cmd->add_flag("--frames", video.keep_frames, "keep the captioned frames: <stem>_captioning_frames/frame_NNNN.jpg");
   video_cmd->add_flag("--video-caption", video.video_caption,
                       "also caption the whole video (mean frame embedding): printed and in <stem>_video_caption.txt");
@@ -124,11 +95,10 @@ int run(int argc, char** argv) {
                         "append one JSON line per video here; videos already there are skipped (resume)");
   video_cmd->add_flag("--retry-errors", batch.retry_errors, "with --results: run videos whose result is an error again");
   video_cmd->add_option("--shard", vflags.shard, "i/N: caption items i, i+N, i+2N, ... (default: RANK/WORLD_SIZE)");
-  video_cmd->add_option("--batch-size", video.batch_size, "frames per CLIP forward")->capture_default_str();
-  video_cmd->add_option("--caption-batch", video.caption_batch, "captions per generation batch")->capture_default_str();
+  add_batch_flags(*video_cmd, video_batches, "frames per CLIP forward");
   video_cmd->add_option("--decode-threads", video.decoder.threads, "video decoding threads (0 = 1 for -N/--every, half the cores but at least 2 for --scenes)")
       ->capture_default_str();
-  add_model_flags(*video_cmd, video_model);
+  clipcap::add_backend_flags(*video_cmd, video_model);
   video_cmd->footer(
       "One video: cues on stdout, a bad video is an error (exit 1). Several videos, --list or --results: a batch; "
       "bad videos are reported and recorded, the others go on (exit 1 at the end if any failed).");
@@ -148,18 +118,20 @@ int run(int argc, char** argv) {
   if (image_cmd->parsed()) {
     image.output = json ? clipcap::ImageOutput::kJson : jsonl ? clipcap::ImageOutput::kJsonl : clipcap::ImageOutput::kLines;
     const auto files = clipcap::expand_image_inputs(image_args, std::cin);
-    auto captioner = load_model(image_model, *image_cmd, image.decoding);
-    return clipcap::caption_image_files(captioner, files, image, std::cout, std::cerr) > 0 ? 1 : 0;
+    clipcap::LoadedBackend loaded = clipcap::load_backend(image_model, *image_cmd, image_batches);
+    image.decoding = loaded.decoding;
+    return clipcap::caption_image_files(*loaded.backend, files, image, std::cout, std::cerr) > 0 ? 1 : 0;
   }
   if (video_cmd->parsed()) {
     if (batch.videos.empty() && batch.list.empty()) throw clipcap::Error("video: give video files or --list FILE");
     if (vflags.scenes) video.sampling = clipcap::Sampling::kScenes;
     else if (every_opt->count() > 0) video.sampling = clipcap::Sampling::kEvery;
-    parse_formats(vflags.formats, video);
+    video.formats = clipcap::parse_subtitle_formats(vflags.formats);
     if (!vflags.shard.empty()) batch.shard = clipcap::ShardSpec::parse(vflags.shard);
     video.validate();  // before the model loads: flag mistakes cost nothing
-    auto captioner = load_model(video_model, *video_cmd, video.decoding);
-    return clipcap::run_video_command(captioner, video, batch, std::cout, std::cerr);
+    clipcap::LoadedBackend loaded = clipcap::load_backend(video_model, *video_cmd, video_batches);
+    video.decoding = loaded.decoding;
+    return clipcap::run_video_command(*loaded.backend, video, batch, std::cout, std::cerr);
   }
   clipcap::import_upstream(import, out_dir);
   std::cerr << kProgram << ": wrote " << out_dir << "\n";

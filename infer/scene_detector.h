@@ -16,7 +16,7 @@
 #include <utility>
 #include <vector>
 
-#include "data/image_io.h"
+#include "image/image_io.h"
 
 namespace clipcap {
 

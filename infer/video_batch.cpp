@@ -34,10 +34,10 @@ void check_distinct_outputs(const std::vector<std::string>& paths, const std::st
 
 }  // namespace
 
-int run_video_command(Captioner& captioner, const VideoCaptionOptions& opts, const VideoBatchOptions& batch,
+int run_video_command(CaptionBackend& backend, const VideoCaptionOptions& opts, const VideoBatchOptions& batch,
                       std::ostream& out, std::ostream& err) {
   const bool single = batch.videos.size() == 1 && batch.list.empty() && batch.results.empty();
-  VideoCaptioner video_captioner(captioner, opts);
+  VideoCaptioner video_captioner(backend, opts);
   if (single) {
     VideoResult r = video_captioner.caption(batch.videos[0]);
     if (!r.ok) throw Error(r.error);

@@ -2,7 +2,7 @@
 // to tell the user about each; the captioning itself is VideoCaptioner's.
 //
 //   clipcap::VideoBatchOptions b;  b.list = "meta.jsonl";  b.results = "results.jsonl";
-//   int code = clipcap::run_video_command(model, video_opts, b, std::cout, std::cerr);
+//   int code = clipcap::run_video_command(backend, video_opts, b, std::cout, std::cerr);
 //
 // Single mode (one video on the command line, no --list, no --results): the cues are printed on
 // `out` as "[00:00:00.000 --> 00:00:02.000]  caption" (and "[video]  caption" with --video-caption);
@@ -36,7 +36,7 @@ struct VideoBatchOptions {
   std::optional<ShardSpec> shard;   // --shard; unset: RANK/WORLD_SIZE, else everything
 };
 
-int run_video_command(Captioner& captioner, const VideoCaptionOptions& opts, const VideoBatchOptions& batch,
+int run_video_command(CaptionBackend& backend, const VideoCaptionOptions& opts, const VideoBatchOptions& batch,
                       std::ostream& out, std::ostream& err);
 
 }  // namespace clipcap

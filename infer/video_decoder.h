@@ -31,7 +31,7 @@
 #include <memory>
 #include <string>
 
-#include "data/image_io.h"
+#include "image/image_io.h"
 
 struct AVFrame;
 

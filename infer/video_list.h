@@ -3,8 +3,7 @@
 //
 //   clipcap::VideoListOptions o;  o.path_column = "video_path";  o.root = "videos/";
 //   auto paths = clipcap::read_video_list("meta.csv", o);        // txt, csv or jsonl by extension
-//   auto shard = clipcap::ShardSpec::parse("1/4");                 // or ShardSpec::from_env()
-//   auto mine  = clipcap::take_shard(paths, shard);                // items 1, 5, 9, ...
+//   auto mine  = clipcap::take_shard(paths, clipcap::ShardSpec::parse("1/4"));   // common/shard_spec.h
 //
 // List formats (EasyAnimate-style metadata files work as they are):
 //   .txt (any other extension)  one path per line; blank lines and lines starting with '#' skipped
@@ -17,6 +16,8 @@
 
 #include <string>
 #include <vector>
+
+#include "common/shard_spec.h"
 
 namespace clipcap {
 
@@ -31,13 +32,5 @@ std::vector<std::string> parse_video_list(const std::string& text, const std::st
 
 // Drops repeated paths, keeping the first of each.
 std::vector<std::string> unique_paths(const std::vector<std::string>& paths);
-
-struct ShardSpec {
-  int index = 0, count = 1;  // this process takes items index, index + count, index + 2 * count, ...
-  static ShardSpec parse(const std::string& spec);  // "i/N" with 0 <= i < N; Error otherwise
-  // RANK / WORLD_SIZE from the environment (torchrun, EasyAnimate); {0, 1} when not set.
-  static ShardSpec from_env();
-};
-std::vector<std::string> take_shard(const std::vector<std::string>& items, const ShardSpec& shard);
 
 }  // namespace clipcap

@@ -1,0 +1,34 @@
+#include "infer/video_options.h"
+
+#include <filesystem>
+
+#include "common/error.h"
+#include "infer/subtitle_formats.h"
+
+namespace fs = std::filesystem;
+
+namespace clipcap {
+
+void VideoCaptionOptions::validate() const {
+  if (num_frames < 1) throw Error("-N/--num-frames must be >= 1, got " + std::to_string(num_frames));
+  if (!(every_s > 0)) throw Error("--every must be > 0 seconds, got " + std::to_string(every_s));
+  if (scene_frames < 1) throw Error("--scene-frames must be >= 1, got " + std::to_string(scene_frames));
+  if (queue_frames < 1) throw Error("the frame queue must hold at least one frame");
+  if (planned_readers < 1 || planned_readers > 2)
+    throw Error("planned_readers must be 1 or 2, got " + std::to_string(planned_readers));
+  if (decoder.threads < 0)
+    throw Error("--decode-threads must be >= 0 (0 = chosen by the sampling), got " + std::to_string(decoder.threads));
+  for (const auto& f : formats) subtitle_format(f);
+  if (formats.empty() && !video_caption)
+    throw Error("--formats: nothing to write (give at least one of " + subtitle_format_names() + ")");
+  scenes.validate();
+  decoding.validate();
+}
+
+std::string output_stem(const std::string& video_path, const std::string& out_dir) {
+  const fs::path p(video_path);
+  const fs::path dir = out_dir.empty() ? p.parent_path() : fs::path(out_dir);
+  return (dir / p.stem()).string();
+}
+
+}  // namespace clipcap

@@ -1,0 +1,54 @@
+// What `clipcap-infer video` is asked to do for each video: how frames are sampled, which files are
+// written, how the decoder runs. Shared by the frame reader, the caption batcher and the pipeline
+// (infer/video_captioner.h).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "infer/scene_detector.h"
+#include "infer/video_decoder.h"
+#include "model/decode_options.h"
+
+namespace clipcap {
+
+enum class Sampling { kUniform, kEvery, kScenes };
+
+struct VideoCaptionOptions {
+  Sampling sampling = Sampling::kUniform;
+  int num_frames = 10;          // uniform: frames per video (upstream v2c.py's -N default)
+  double every_s = 2.0;         // every: seconds between sampled frames
+  SceneDetectOptions scenes;    // scenes: detector settings
+  int scene_frames = 3;         // scenes: frames per scene described together (1 = middle frame)
+
+  std::string out_dir;          // "" = next to each video
+  std::vector<std::string> formats = {"srt", "vtt", "json"};  // subtitle files (infer/subtitle_formats.h)
+  bool keep_frames = false;     // <stem>_captioning_frames/frame_NNNN.jpg
+  bool video_caption = false;   // one caption for the whole video, <stem>_video_caption.txt
+
+  int queue_frames = 128;       // decoded, preprocessed frames waiting for the model at most (~600 KB
+                                // each at 224 px): room enough that the decoder runs to the end
+                                // while the model is behind, instead of idling its core
+  DecodeOptions decoding;       // caption decoding (the model's defaults unless flags say otherwise)
+  VideoDecoderOptions decoder;  // libav decoding threads (0: decoder_options() in frame_reader.h), seeking
+  int planned_readers = 2;      // -N/--every with frames >= seek_min_gap_s apart: decoders per video (1-2)
+
+  void validate() const;  // Error naming the flag when a value is out of range
+};
+
+// Where the time of the last caption_all() went (seconds; the reader and model threads overlap).
+struct VideoCaptionTimings {
+  double wall = 0;
+  double reader_decode = 0;   // decoding thread: demuxing, decoding, seeking, scene analysis
+  double reader_frames = 0;   // decoding thread: RGB conversion, the backend's prepare(), --frames JPEGs
+  double reader_blocked = 0;  // decoding thread: waiting for room in the queue (the model is behind)
+  double model_clip = 0;      // model thread: the backend's encode() (CLIP forwards)
+  double model_captions = 0;  // model thread: the backend's caption() (mapping + generation)
+  int64_t frames_decoded = 0; // frames the decoder output (non-reference frames it skipped are not counted)
+};
+
+// "<out_dir or the video's directory>/<video file name without its extension>".
+std::string output_stem(const std::string& video_path, const std::string& out_dir);
+
+}  // namespace clipcap
