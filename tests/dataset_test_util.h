@@ -6,7 +6,7 @@
 #include <string>
 
 #include "common/atomic_file.h"
-#include "data/image_io.h"
+#include "image/image_io.h"
 
 namespace clipcap::test {
 

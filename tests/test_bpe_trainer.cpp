@@ -7,7 +7,7 @@
 
 #include "common/atomic_file.h"
 #include "common/json_util.h"
-#include "model/clip_tokenizer.h"
+#include "model/tokenizers/clip_tokenizer.h"
 #include "tests/test_support.h"
 #include "train/bpe_trainer.h"
 

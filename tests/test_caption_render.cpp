@@ -4,7 +4,7 @@
 #include <cstring>
 #include <string>
 
-#include "data/caption_render.h"
+#include "image/caption_render.h"
 #include "tests/test_support.h"
 
 namespace clipcap {

@@ -7,10 +7,10 @@
 
 #include "common/atomic_file.h"
 #include "common/json_util.h"
-#include "data/image_io.h"
+#include "image/image_io.h"
 #include "model/captioner.h"
 #include "model/legacy_captioner.h"
-#include "model/safetensors.h"
+#include "model/weights/safetensors.h"
 #include "tests/test_support.h"
 
 namespace fs = std::filesystem;

@@ -9,7 +9,7 @@
 #include "common/error.h"
 #include "common/json_util.h"
 #include "model/clip.h"
-#include "model/safetensors.h"
+#include "model/weights/safetensors.h"
 #include "tests/test_support.h"
 
 namespace fs = std::filesystem;
@@ -107,7 +107,7 @@ TEST(CLIPGolden, VisionRowsAreIndependentOfTheBatch) {
   EXPECT_TENSOR_NEAR(one.pooler_output, E("vision.pooler_output").slice(0, 1, 2), kTol);
 }
 
-// A batch tall enough for oneDNN's blocked matmul kernels (model/inference_matmul.h; the golden
+// A batch tall enough for oneDNN's blocked matmul kernels (model/kernels/inference_matmul.h; the golden
 // batch itself is few rows) still gives the reference's activations, image by image.
 TEST(CLIPGolden, VisionThroughOneDnnLinearsMatchesTheReference) {
   torch::NoGradGuard no_grad;

@@ -10,7 +10,7 @@
 #include "common/sha256.h"
 #include "data/dataset_builder.h"
 #include "data/embedding_dataset.h"
-#include "model/safetensors.h"
+#include "model/weights/safetensors.h"
 #include "tests/dataset_test_util.h"
 #include "tests/test_support.h"
 

@@ -7,7 +7,9 @@
 #include <set>
 
 #include "common/error.h"
+#include "model/beam_search.h"
 #include "model/decoding.h"
+#include "model/logits_processors.h"
 #include "model/gpt2.h"
 #include "tests/test_support.h"
 
@@ -57,6 +59,7 @@ TEST(Decoding, BatchGivesTheSameTokensAsEachAlone) {
   for (int beam : {1, 3}) {
     DecodeOptions opts;
     opts.max_len = 20;
+    opts.strategy = beam > 1 ? "beam" : "greedy";
     opts.beam_size = beam;
     auto batch = generate(tiny_gpt2(), prefixes, opts, eos());
     ASSERT_EQ(batch.size(), 3u);
@@ -88,12 +91,15 @@ TEST(Decoding, BeamSizeOneIsGreedy) {
   greedy.max_len = 15;
   auto want = generate(tiny_gpt2(), prefixes, greedy, eos());
   DecodeOptions beam1 = greedy;
+  beam1.strategy = "beam";
   beam1.beam_size = 1;
   EXPECT_EQ(generate(tiny_gpt2(), prefixes, beam1, eos()), want);
   // The beam search machinery itself with one beam and no length normalisation is greedy too.
   beam1.length_penalty = 0.0f;
   torch::NoGradGuard no_grad;
-  EXPECT_EQ(BeamSearch(beam1).search(*tiny_gpt2(), prefixes, eos()), want);
+  std::vector<std::vector<int64_t>> got;
+  for (auto& g : BeamSearch(beam1).search(*tiny_gpt2(), prefixes, eos())) got.push_back(g.tokens);
+  EXPECT_EQ(got, want);
 }
 
 TEST(Decoding, BeamSearchFindsHigherScoringSequences) {
@@ -103,6 +109,7 @@ TEST(Decoding, BeamSearchFindsHigherScoringSequences) {
     DecodeOptions greedy;
     greedy.max_len = 8;
     DecodeOptions beam = greedy;
+    beam.strategy = "beam";
     beam.beam_size = 4;
     // No EOS: every candidate has max_len tokens, so summed log-probabilities compare directly.
     auto g = generate(tiny_gpt2(), prefix, greedy, -1)[0];
@@ -119,6 +126,7 @@ TEST(Decoding, BeamSearchStopsOnEos) {
   auto prefixes = random_prefix(3, 3, 11) * 3;
   DecodeOptions opts;
   opts.max_len = 30;
+  opts.strategy = "beam";
   opts.beam_size = 3;
   auto got = generate(tiny_gpt2(), prefixes, opts, eos());
   for (const auto& seq : got) {
@@ -132,12 +140,12 @@ TEST(Decoding, TopKOneSamplingIsGreedy) {
   DecodeOptions greedy;
   greedy.max_len = 12;
   DecodeOptions sample = greedy;
-  sample.do_sample = true;
+  sample.strategy = "sample";
   sample.top_k = 1;
   sample.seed = 1234;
   EXPECT_EQ(generate(tiny_gpt2(), prefixes, sample, eos()), generate(tiny_gpt2(), prefixes, greedy, eos()));
   DecodeOptions nucleus = greedy;
-  nucleus.do_sample = true;
+  nucleus.strategy = "sample";
   nucleus.top_p = 1e-6f;  // only the most likely token is left
   EXPECT_EQ(generate(tiny_gpt2(), prefixes, nucleus, eos()), generate(tiny_gpt2(), prefixes, greedy, eos()));
 }
@@ -146,7 +154,7 @@ TEST(Decoding, SamplingIsReproducibleBySeed) {
   auto prefixes = random_prefix(3, 4, 9);
   DecodeOptions opts;
   opts.max_len = 12;
-  opts.do_sample = true;
+  opts.strategy = "sample";
   opts.seed = 42;
   auto a = generate(tiny_gpt2(), prefixes, opts, -1);
   EXPECT_EQ(generate(tiny_gpt2(), prefixes, opts, -1), a);
@@ -169,8 +177,8 @@ TEST(Decoding, NoRepeatNgramLeavesNoRepeatedBigram) {
   for (int beam : {1, 3}) {
     for (bool sample : {false, true}) {
       if (beam > 1 && sample) continue;
+      opts.strategy = sample ? "sample" : beam > 1 ? "beam" : "greedy";
       opts.beam_size = beam;
-      opts.do_sample = sample;
       auto got = generate(tiny_gpt2(), prefix, opts, -1)[0];
       EXPECT_EQ(got.size(), 20u);
       EXPECT_FALSE(has_repeated_ngram(got, 2)) << "beam " << beam << " sample " << sample;
@@ -182,6 +190,7 @@ TEST(Decoding, MaxLenIsRespected) {
   auto prefixes = random_prefix(2, 4, 13);
   for (int beam : {1, 2}) {
     DecodeOptions opts;
+    opts.strategy = beam > 1 ? "beam" : "greedy";
     opts.beam_size = beam;
     opts.max_len = 5;
     for (const auto& seq : generate(tiny_gpt2(), prefixes, opts, -1)) EXPECT_EQ(seq.size(), 5u);
@@ -198,6 +207,7 @@ TEST(Decoding, MinLenDelaysEos) {
   for (const auto& s : plain) shortest = std::min(shortest, s.size());
   opts.min_len = static_cast<int>(shortest) + 3;
   for (int beam : {1, 2}) {
+    opts.strategy = beam > 1 ? "beam" : "greedy";
     opts.beam_size = beam;
     for (const auto& s : generate(tiny_gpt2(), prefixes, opts, eos())) EXPECT_GE(s.size(), shortest + 3);
   }
@@ -250,9 +260,8 @@ TEST(Decoding, BadOptionsAreErrors) {
   o.temperature = 0.0f;
   expect_error(o, "temperature");
   o = {};
-  o.do_sample = true;
-  o.beam_size = 2;
-  expect_error(o, "beam");
+  o.strategy = "nucleus";
+  expect_error(o, "strategy");
   o = {};
   o.max_len = static_cast<int>(tiny_gpt2()->config.n_positions) + 10;
   expect_error(o, "n_positions");
@@ -261,14 +270,59 @@ TEST(Decoding, BadOptionsAreErrors) {
 TEST(Decoding, OptionsRoundTripThroughJson) {
   DecodeOptions o;
   o.max_len = 17;
+  o.strategy = "beam";
   o.beam_size = 3;
   o.length_penalty = 0.5f;
   o.seed = 99;
   auto back = DecodeOptions::from_json(o.to_json(), "test");
+  EXPECT_EQ(back.strategy, "beam");
   EXPECT_EQ(back.max_len, 17);
   EXPECT_EQ(back.beam_size, 3);
   EXPECT_FLOAT_EQ(back.length_penalty, 0.5f);
   EXPECT_EQ(back.seed, 99u);
+}
+
+// Model directories written before "strategy" existed keep decoding the way they did.
+TEST(Decoding, SectionsWithoutAStrategyTakeItFromDoSampleAndBeamSize) {
+  EXPECT_EQ(DecodeOptions::from_json({{"beam_size", 3}, {"do_sample", false}}, "old").strategy, "beam");
+  EXPECT_EQ(DecodeOptions::from_json({{"beam_size", 1}, {"do_sample", true}}, "old").strategy, "sample");
+  EXPECT_EQ(DecodeOptions::from_json({{"beam_size", 1}, {"max_len", 9}}, "old").strategy, "greedy");
+  DecodeOptions defaults;
+  defaults.strategy = "beam";
+  EXPECT_EQ(DecodeOptions::from_json({{"max_len", 9}}, "old", defaults).strategy, "beam");
+  try {
+    DecodeOptions::from_json({{"strategy", "fast"}}, "m/config.json: decoding");
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("m/config.json: decoding"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("strategy (--strategy) must be one of greedy, sample, beam, got \"fast\""), std::string::npos) << msg;
+  }
+}
+
+// Every strategy reports the log-probability GPT-2 gives what it wrote: the sum over its tokens and
+// the EOS, as one full forward computes it.
+TEST(Decoding, ScoredSequencesCarryTheirLogProbability) {
+  auto prefixes = random_prefix(3, 3, 11) * 3;
+  for (const char* strategy : {"greedy", "sample", "beam"}) {
+    DecodeOptions opts;
+    opts.strategy = strategy;
+    opts.beam_size = 3;
+    opts.max_len = 30;
+    opts.seed = 5;
+    const auto got = generate_scored(tiny_gpt2(), prefixes, opts, eos());
+    ASSERT_EQ(got.size(), 3u);
+    for (int64_t b = 0; b < 3; ++b) {
+      const Generated& g = got[b];
+      std::vector<int64_t> scored = g.tokens;
+      const bool ended = static_cast<int64_t>(g.tokens.size()) < g.scored_tokens;
+      if (ended) scored.push_back(eos());
+      EXPECT_EQ(g.scored_tokens, static_cast<int64_t>(scored.size())) << strategy << " row " << b;
+      EXPECT_NEAR(g.logprob, sequence_logprob(tiny_gpt2(), prefixes.slice(0, b, b + 1), scored), 1e-3)
+          << strategy << " row " << b;
+      EXPECT_LT(g.logprob, 0.0);
+    }
+  }
 }
 
 }  // namespace

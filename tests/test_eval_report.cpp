@@ -89,8 +89,8 @@ TEST(EvalPredictions, WrittenLinesCarryPerImageScoresAndReadBack) {
   while (std::getline(in, line)) lines.push_back(nlohmann::json::parse(line));
   ASSERT_EQ(lines.size(), 2u);
   EXPECT_EQ(lines[1]["prediction"], "a \"cat\" \xC3\xA9");
-  EXPECT_DOUBLE_EQ(lines[0]["scores"]["CIDEr-D"].get<double>(), s.items[0].cider_d);
-  EXPECT_DOUBLE_EQ(lines[0]["scores"]["BLEU-4"].get<double>(), s.items[0].bleu[3]);
+  EXPECT_DOUBLE_EQ(lines[0]["scores"]["CIDEr-D"].get<double>(), s.items[0]["CIDEr-D"]);
+  EXPECT_DOUBLE_EQ(lines[0]["scores"]["BLEU-4"].get<double>(), s.items[0]["BLEU-4"]);
   EXPECT_DOUBLE_EQ(lines[1]["scores"]["RefCLIPScore"].get<double>(), 0.2);
   EXPECT_EQ(read_predictions_jsonl(dir + "/p.jsonl")[1].references, recs[1].references);  // round trip
 }

@@ -9,7 +9,7 @@
 #include "common/error.h"
 #include "common/json_util.h"
 #include "model/gpt2.h"
-#include "model/safetensors.h"
+#include "model/weights/safetensors.h"
 #include "tests/test_support.h"
 
 namespace fs = std::filesystem;

@@ -9,7 +9,7 @@
 #include "common/atomic_file.h"
 #include "common/error.h"
 #include "common/json_util.h"
-#include "data/image_io.h"
+#include "image/image_io.h"
 #include "tests/test_support.h"
 
 namespace clipcap {

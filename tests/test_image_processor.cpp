@@ -7,7 +7,7 @@
 
 #include "common/error.h"
 #include "common/json_util.h"
-#include "data/image_io.h"
+#include "image/image_io.h"
 #include "model/image_processor.h"
 #include "tests/test_support.h"
 

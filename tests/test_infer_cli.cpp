@@ -6,7 +6,7 @@
 #include <sstream>
 
 #include "common/json_util.h"
-#include "data/image_io.h"
+#include "image/image_io.h"
 #include "tests/test_support.h"
 
 namespace fs = std::filesystem;

@@ -1,11 +1,11 @@
-// model/inference_matmul.h (oneDNN linears with the activation fused) against libtorch's own
+// model/kernels/inference_matmul.h (oneDNN linears with the activation fused) against libtorch's own
 // linear + activation: both weight layouts, row counts on each side of the primitive switch,
 // every fusable activation, bf16, strided inputs, and the autograd fallback.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
-#include "model/activations.h"
-#include "model/inference_matmul.h"
+#include "model/kernels/activations.h"
+#include "model/kernels/inference_matmul.h"
 
 namespace {
 

@@ -1,9 +1,9 @@
-// model/inference_norm.h: bf16 layer norm through oneDNN against libtorch's in f32; f32 and
+// model/kernels/inference_norm.h: bf16 layer norm through oneDNN against libtorch's in f32; f32 and
 // autograd keep the module's own forward.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
-#include "model/inference_norm.h"
+#include "model/kernels/inference_norm.h"
 
 namespace {
 

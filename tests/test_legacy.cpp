@@ -5,7 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/json_util.h"
-#include "data/image_io.h"
+#include "image/image_io.h"
 #include "model/captioner.h"
 #include "model/legacy_captioner.h"
 #include "model/upstream_import.h"
@@ -91,6 +91,7 @@ TEST(Legacy, CaptionImagesInOneBatchGivesUpstreamCaptions) {
 TEST(Legacy, OtherStrategiesAreRefused) {
   Captioner& cap = legacy_model();
   DecodeOptions opts = cap.config().decoding;
+  opts.strategy = "beam";
   opts.beam_size = 3;
   auto embeds = torch::zeros({1, cap.config().mapping.input_size});
   try {

@@ -3,8 +3,8 @@
 #include <torch/torch.h>
 
 #include "common/error.h"
-#include "model/load_weights.h"
-#include "model/safetensors.h"
+#include "model/weights/load_weights.h"
+#include "model/weights/safetensors.h"
 #include "tests/test_support.h"
 
 namespace {

@@ -6,9 +6,9 @@
 
 #include "common/error.h"
 #include "common/json_util.h"
-#include "model/load_weights.h"
+#include "model/weights/load_weights.h"
 #include "model/mapping.h"
-#include "model/weight_source.h"
+#include "model/weights/weight_source.h"
 #include "tests/test_support.h"
 
 namespace clipcap {

@@ -3,6 +3,10 @@
 // earlier rule on ties) for the cases captions contain.
 #include <gtest/gtest.h>
 
+#include <cctype>
+#include <ostream>
+#include <string>
+
 #include "eval/ptb_tokenizer.h"
 
 namespace clipcap {
@@ -14,6 +18,21 @@ struct Case {
   const char* text;
   Tokens tokens;
 };
+
+// gtest prints a parameter it knows nothing of as raw bytes: show the text instead.
+void PrintTo(const Case& c, std::ostream* os) { *os << '"' << c.text << '"'; }
+
+// "03_I_m_gonna_wanna_go": the case's position and its first words, as gtest names allow.
+std::string case_name(const ::testing::TestParamInfo<Case>& info) {
+  std::string name = (info.index < 10 ? "0" : "") + std::to_string(info.index) + "_";
+  for (const char* p = info.param.text; *p && name.size() < 32; ++p) {
+    const bool word = std::isalnum(static_cast<unsigned char>(*p)) != 0;
+    if (word) name += *p;
+    else if (name.back() != '_') name += '_';
+  }
+  while (name.back() == '_') name.pop_back();
+  return name;
+}
 
 class PtbTokenizerCase : public ::testing::TestWithParam<Case> {};
 
@@ -64,7 +83,8 @@ INSTANTIATE_TEST_SUITE_P(
         Case{"two\nlines", {"two", "\n", "lines"}},
         Case{"Call 555 123 4567 or (12) 345-6789, not 555-1234.",
              {"call", "555\xC2\xA0" "123\xC2\xA0" "4567", "or", "-lrb-12-rrb-\xC2\xA0" "345-6789", ",", "not", "555-1234", "."}},
-        Case{"", {}}));
+        Case{"", {}}),
+    case_name);
 
 TEST(PtbTokenizer, SlashAndAsteriskAreEscapedAsIn341UnlessTurnedOff) {
   EXPECT_EQ(ptb_tokenize("black/white ** a / b"), (Tokens{"black\\/white", "\\*\\*", "a", "\\/", "b"}));

@@ -10,7 +10,7 @@
 
 #include "common/atomic_file.h"
 #include "common/error.h"
-#include "model/safetensors.h"
+#include "model/weights/safetensors.h"
 #include "tests/test_support.h"
 
 namespace fs = std::filesystem;

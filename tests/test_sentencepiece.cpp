@@ -9,8 +9,8 @@
 
 #include "common/atomic_file.h"
 #include "common/error.h"
-#include "model/sentencepiece_tokenizer.h"
-#include "model/tokenizer.h"
+#include "model/tokenizers/sentencepiece_tokenizer.h"
+#include "model/tokenizers/tokenizer.h"
 #include "tests/test_support.h"
 
 namespace clipcap {

@@ -1,5 +1,7 @@
 #include "tests/test_support.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -9,9 +11,10 @@
 #include <fstream>
 #include <mutex>
 #include <sstream>
+#include <vector>
 
 #include "common/atomic_file.h"
-#include "model/safetensors.h"
+#include "model/weights/safetensors.h"
 
 namespace fs = std::filesystem;
 
@@ -62,6 +65,81 @@ std::string temp_dir(const std::string& tag) {
   fs::path p = root.root / (tag + "-" + std::to_string(counter++));
   fs::create_directories(p);
   return p.string();
+}
+
+namespace {
+
+// Modification times and sizes of what the cached fixtures are made with.
+std::string build_stamp() {
+  std::string key;
+  std::error_code ec;
+  std::vector<fs::path> inputs = {fs::read_symlink("/proc/self/exe", ec)};
+  for (const char* t : {"clipcap-data", "clipcap-train", "clipcap-eval", "clipcap-infer", "libclipcap_spm.so"})
+    inputs.push_back(fs::path(CLIPCAP_BINARY_DIR) / t);
+  for (const auto& p : inputs) {
+    const auto t = fs::last_write_time(p, ec);
+    key += p.filename().string() + ":" + std::to_string(ec ? 0 : t.time_since_epoch().count()) + ":" +
+           std::to_string(ec ? 0 : fs::file_size(p, ec)) + ";";
+  }
+  return std::to_string(std::hash<std::string>{}(key));
+}
+
+// flock() on a file for the lifetime of the object.
+class FileLock {
+ public:
+  explicit FileLock(const fs::path& path) : fd_(::open(path.c_str(), O_CREAT | O_RDWR, 0644)) {
+    if (fd_ >= 0) ::flock(fd_, LOCK_EX);
+  }
+  ~FileLock() {
+    if (fd_ >= 0) ::close(fd_);  // releases the lock
+  }
+
+ private:
+  int fd_;
+};
+
+}  // namespace
+
+namespace {
+
+// Makes BUILD/test-cache/<stamp>/<relative> with make(staging) unless it is there, one maker at a
+// time; a maker that reported a failure leaves nothing behind, so the next test process tries again.
+std::string cached(const std::string& relative, const std::function<void(const std::string&)>& make, bool directory) {
+  static const std::string stamp = build_stamp();
+  const fs::path cache = fs::path(CLIPCAP_BINARY_DIR) / "test-cache";
+  const fs::path root = cache / stamp, target = root / relative;
+  if (fs::exists(target)) return target.string();
+  fs::create_directories(target.parent_path());
+  std::string lock_name = relative;
+  for (char& c : lock_name) c = c == '/' ? '_' : c;
+  FileLock lock(cache / (lock_name + ".lock"));
+  if (fs::exists(target)) return target.string();  // made by another process while this one waited
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(cache, ec))  // fixtures of earlier builds
+    if (e.is_directory() && e.path() != root) fs::remove_all(e.path(), ec);
+  const fs::path staging = target.string() + ".tmp." + std::to_string(::getpid());
+  fs::remove_all(staging, ec);
+  if (directory) fs::create_directories(staging);
+  const auto* test = ::testing::UnitTest::GetInstance()->current_test_info();
+  const int parts_before = test ? test->result()->total_part_count() : 0;
+  make(staging.string());
+  if (test && test->result()->total_part_count() > parts_before) {
+    fs::remove_all(staging, ec);
+    throw std::runtime_error("could not make the test fixture " + relative);
+  }
+  fs::rename(staging, target);
+  return target.string();
+}
+
+}  // namespace
+
+std::string cached_dir(const std::string& name, const std::function<void(const std::string& dir)>& make) {
+  return cached(name, make, /*directory=*/true);
+}
+
+std::string cached_file(const std::string& group, const std::string& name,
+                        const std::function<void(const std::string& path)>& make) {
+  return cached(group + "/" + name, make, /*directory=*/false);
 }
 
 std::string tool(const std::string& name) { return (fs::path(CLIPCAP_BINARY_DIR) / name).string(); }

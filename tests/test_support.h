@@ -7,6 +7,7 @@
 
 #include "common/error.h"
 
+#include <functional>
 #include <initializer_list>
 #include <map>
 #include <string>
@@ -23,6 +24,17 @@ const torch::Tensor& expected_tensor(const std::string& file, const std::string&
 
 // A fresh empty directory under the build tree, removed at process exit.
 std::string temp_dir(const std::string& tag);
+
+// An expensive fixture (a trained model, generated videos) made once per build and shared by every
+// test process (ctest runs each test in a process of its own): BUILD/test-cache/<stamp>/<name>,
+// filled by make(dir) in a staging directory that is renamed into place, one maker at a time (a
+// lock file). The stamp is the build of the test executable, the tools and the plugin: a rebuild
+// makes the fixtures again. Tests must only read what is there.
+std::string cached_dir(const std::string& name, const std::function<void(const std::string& dir)>& make);
+// The same for one file of a shared directory: BUILD/test-cache/<stamp>/<group>/<name>, made by
+// make(path) at a temporary path that is then renamed to it.
+std::string cached_file(const std::string& group, const std::string& name,
+                        const std::function<void(const std::string& path)>& make);
 
 // Path of a built executable (clipcap-infer, ...).
 std::string tool(const std::string& name);

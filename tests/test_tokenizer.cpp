@@ -9,10 +9,10 @@
 #include "common/atomic_file.h"
 #include "common/error.h"
 #include "common/json_util.h"
-#include "model/bpe_tokenizer.h"
-#include "model/byte_bpe.h"
-#include "model/clip_tokenizer.h"
-#include "model/tokenizer.h"
+#include "model/tokenizers/bpe_tokenizer.h"
+#include "model/tokenizers/byte_bpe.h"
+#include "model/tokenizers/clip_tokenizer.h"
+#include "model/tokenizers/tokenizer.h"
 #include "tests/test_support.h"
 
 namespace clipcap {

@@ -12,9 +12,9 @@
 #include "common/atomic_file.h"
 #include "common/error.h"
 #include "common/json_util.h"
-#include "model/safetensors.h"
-#include "model/torch_checkpoint.h"
-#include "model/weight_source.h"
+#include "model/weights/safetensors.h"
+#include "model/weights/torch_checkpoint.h"
+#include "model/weights/weight_source.h"
 #include "tests/test_support.h"
 
 namespace fs = std::filesystem;

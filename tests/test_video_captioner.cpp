@@ -6,8 +6,8 @@
 #include <nlohmann/json.hpp>
 
 #include "common/atomic_file.h"
+#include "backend/local_backend.h"
 #include "infer/video_captioner.h"
-#include "model/captioner.h"
 #include "tests/test_support.h"
 #include "tests/test_video_support.h"
 
@@ -16,18 +16,19 @@ namespace fs = std::filesystem;
 namespace clipcap {
 namespace {
 
-Captioner& tiny_captioner() {
-  static Captioner cap = Captioner::load(test::tiny_model_dir());
-  return cap;
+// The tiny model as the caption backend: several CLIP batches per video, and several generation
+// batches not aligned with the CLIP ones.
+LocalBackend& tiny_backend() {
+  static LocalBackend backend(Captioner::load(test::tiny_model_dir()), test::tiny_model_dir(), {4, 3});
+  return backend;
 }
+Captioner& tiny_captioner() { return tiny_backend().captioner(); }
 
 VideoCaptionOptions small_options(const std::string& out_dir) {
   VideoCaptionOptions o;
   o.out_dir = out_dir;
   o.decoding = tiny_captioner().config().decoding;
   o.decoding.max_len = 6;
-  o.batch_size = 4;     // several CLIP batches per video
-  o.caption_batch = 3;  // and several generation batches, not aligned with the CLIP ones
   return o;
 }
 
@@ -35,7 +36,7 @@ TEST(VideoCaptioner, OneFrameCueHasTheCaptionOfThatFrameAsAnImage) {
   const std::string path = test::generated_video("captioner-testsrc.mp4", "-f lavfi -i testsrc=s=96x64:r=25:d=4 -c:v libx264 -bf 2");
   auto opts = small_options(test::temp_dir("captioner"));
   opts.num_frames = 5;
-  VideoCaptioner vc(tiny_captioner(), opts);
+  VideoCaptioner vc(tiny_backend(), opts);
   VideoResult r = vc.caption(path);
   ASSERT_TRUE(r.ok) << r.error;
   EXPECT_EQ(r.frames, 5);
@@ -73,7 +74,7 @@ TEST(VideoCaptioner, BatchKeepsOrderAndGoesOnAfterBadVideos) {
   auto opts = small_options(dir);
   opts.num_frames = 3;
   opts.video_caption = true;
-  VideoCaptioner vc(tiny_captioner(), opts);
+  VideoCaptioner vc(tiny_backend(), opts);
   std::vector<VideoResult> got;
   vc.caption_all(paths, [&](const VideoResult& r) { got.push_back(r); });
   ASSERT_EQ(got.size(), paths.size());
@@ -103,7 +104,7 @@ TEST(VideoCaptioner, TwoReadersGiveTheOneReadersResult) {
     auto opts = small_options(test::temp_dir("captioner-readers"));
     opts.num_frames = 6;  // 4 s apart
     opts.planned_readers = readers;
-    VideoCaptioner vc(tiny_captioner(), opts);
+    VideoCaptioner vc(tiny_backend(), opts);
     VideoResult r = vc.caption(video);
     return std::make_pair(r, vc.timings().frames_decoded);
   };
@@ -137,7 +138,7 @@ TEST(VideoCaptioner, MoreSamplesThanFramesEmbedsEachFrameOnce) {
   const std::string path = test::generated_video("captioner-short.mp4", "-f lavfi -i testsrc=s=64x48:r=5:d=1 -c:v libx264");
   auto opts = small_options(test::temp_dir("captioner-short"));
   opts.num_frames = 23;
-  VideoCaptioner vc(tiny_captioner(), opts);
+  VideoCaptioner vc(tiny_backend(), opts);
   VideoResult r = vc.caption(path);
   ASSERT_TRUE(r.ok) << r.error;
   EXPECT_EQ(r.frames, 5);
@@ -156,14 +157,20 @@ TEST(VideoCaptioner, OptionsAreCheckedUpFront) {
   o.scenes.threshold = -1;
   test::expect_error([&] { o.validate(); }, {"--scene-threshold"});
   o = VideoCaptionOptions{};
-  o.write_srt = o.write_vtt = o.write_json = false;
-  test::expect_error([&] { o.validate(); }, {"--formats"});
+  o.formats.clear();
+  test::expect_error([&] { o.validate(); }, {"--formats", "nothing to write"});
+  o = VideoCaptionOptions{};
+  o.formats = {"srt", "ass"};
+  test::expect_error([&] { o.validate(); }, {"--formats", "unknown format 'ass'", "srt, vtt, json"});
   o = VideoCaptionOptions{};
   o.decoder.threads = -1;
   test::expect_error([&] { o.validate(); }, {"--decode-threads", ">= 0"});
-  o = VideoCaptionOptions{};
-  o.caption_batch = 0;
-  test::expect_error([&] { o.validate(); }, {"--caption-batch", ">= 1"});
+  LocalBackendOptions b;
+  b.caption_batch = 0;
+  test::expect_error([&] { b.validate(); }, {"--caption-batch", ">= 1"});
+  b = {};
+  b.image_batch = -2;
+  test::expect_error([&] { b.validate(); }, {"--batch-size", ">= 1"});
 }
 
 }  // namespace

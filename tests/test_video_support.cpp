@@ -1,13 +1,11 @@
 #include "tests/test_video_support.h"
 
+#include <torch/utils.h>
+
 #include <filesystem>
-#include <map>
-#include <mutex>
 #include <sstream>
 
 #include "common/atomic_file.h"
-#include <torch/utils.h>
-
 #include "model/captioner.h"
 #include "model/mapping.h"
 #include "tests/test_support.h"
@@ -30,17 +28,13 @@ std::vector<std::string> split_lines(const std::string& s) {
 }
 
 std::string generated_video(const std::string& name, const std::string& ffmpeg_args) {
-  static std::mutex mu;
-  static std::map<std::string, std::string> made;
-  static const std::string dir = temp_dir("videos");
-  std::lock_guard<std::mutex> lock(mu);
-  auto it = made.find(name);
-  if (it != made.end()) return it->second;
-  const std::string path = dir + "/" + name;
-  auto r = run("ffmpeg -nostdin -v error -y " + ffmpeg_args + " " + shell_quote(path));
-  if (r.exit_code != 0 || !fs::exists(path)) ADD_FAILURE() << "ffmpeg could not make " << name << ": " << r.err;
-  made[name] = path;
-  return path;
+  return cached_file("videos", name, [&](const std::string& path) {
+    // ffmpeg picks the container by the extension: give it the real name, then move it.
+    const std::string out = path + "." + name;
+    auto r = run("ffmpeg -nostdin -v error -y " + ffmpeg_args + " " + shell_quote(out));
+    if (r.exit_code != 0 || !fs::exists(out)) ADD_FAILURE() << "ffmpeg could not make " << name << ": " << r.err;
+    else fs::rename(out, path);
+  });
 }
 
 ColourVideo colour_video(const std::string& extension, const std::string& codec_args) {
@@ -58,19 +52,16 @@ ColourVideo colour_video(const std::string& extension, const std::string& codec_
 }
 
 const std::string& tiny_model_dir() {
-  static std::string dir = [] {
+  static const std::string dir = cached_dir("tiny-model", [](const std::string& staging) {
     MappingConfig m;
     m.ep_len = 2;
     m.num_layers = 1;
     m.n_heads = 2;
     m.forward_expansion = 2;
     m.dropout = 0.0;
-    torch::manual_seed(0);  // the same random mapping in every test process
-    auto cap = Captioner::create(fixture("tiny-clip"), fixture("tiny-gpt2"), m);
-    std::string d = temp_dir("video-model") + "/tiny";
-    cap.save(d);
-    return d;
-  }();
+    torch::manual_seed(0);
+    Captioner::create(fixture("tiny-clip"), fixture("tiny-gpt2"), m).save(staging + "/tiny");
+  }) + "/tiny";
   return dir;
 }
 

@@ -1,5 +1,6 @@
-// Helpers for the video tests: tiny videos generated with the ffmpeg CLI (once per process), a
-// tiny captioner model saved once, and subtitle checks through ffmpeg's own parsers.
+// Helpers for the video tests: tiny videos generated with the ffmpeg CLI and a tiny captioner model,
+// each made once per build (test_support.h cached_dir), and subtitle checks through ffmpeg's own
+// parsers.
 #pragma once
 
 #include <string>
@@ -7,7 +8,7 @@
 
 namespace clipcap::test {
 
-// ffmpeg -v error -y <args> <dir>/<name>, once per process per name; returns the path. The test
+// ffmpeg -v error -y <args> <dir>/<name>, once per build per name; returns the path. The test
 // fails (ADD_FAILURE) when ffmpeg does.
 std::string generated_video(const std::string& name, const std::string& ffmpeg_args);
 
@@ -21,7 +22,7 @@ struct ColourVideo {
 };
 ColourVideo colour_video(const std::string& extension = "mp4", const std::string& codec_args = "-c:v libx264 -bf 2");
 
-// A native clipcap model made from the tiny CLIP and GPT-2 fixtures, saved once per process.
+// A native clipcap model made from the tiny CLIP and GPT-2 fixtures (a seeded random mapping).
 const std::string& tiny_model_dir();
 
 // ffmpeg converts the subtitle file to ASS; returns the number of Dialogue lines (-1 on failure).
