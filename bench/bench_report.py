@@ -1,7 +1,13 @@
 """What the reports of bench/run_*_bench.sh share: the raw lines in, the closing lines and both
-result files out. Imported by the Python each script runs (BENCH_DIR, set by bench/common.sh)."""
+result files out. Imported by the Python each script runs through bench/common.sh's `report`."""
 import json
 import sys
+
+
+def start():
+    """What bench/common.sh's `report` passes: (rows, events, out, cmd, cpu, kernel)."""
+    rows, events = read_raw(sys.argv[1])
+    return (rows, events, *sys.argv[2:6])
 
 
 def read_raw(path):

@@ -33,19 +33,19 @@
 #include <string>
 #include <vector>
 
-#include "bench/vit_b32.h"
+#include "bench/random_captioner.h"
 #include "common/cli_main.h"
 #include "common/error.h"
 #include "common/runtime.h"
 #include "model/captioner.h"
+#include "model/decoding.h"
 #include "model/legacy_captioner.h"
 
 namespace {
 
 using clipcap::Error;
 using TokenLists = std::vector<std::vector<int64_t>>;
-
-constexpr int64_t kEos = 50256;  // GPT-2 bos = eos
+using clipcap::bench::kEos;
 
 struct BenchOptions {
   std::string runs = "cached:f32:1,cached:f32:16,cached:bf16:1,cached:bf16:16,upstream:f32:16";
@@ -82,39 +82,6 @@ std::vector<Run> parse_runs(const std::string& spec) {
   return runs;
 }
 
-// Captioner needs a tokenizer only for its EOS id: the bench writes no text.
-class IdsOnlyTokenizer : public clipcap::Tokenizer {
- public:
-  std::vector<int64_t> encode(const std::string&) const override { return {}; }
-  std::string decode(const std::vector<int64_t>&, const clipcap::DecodeTextOptions&) const override { return ""; }
-  int64_t vocab_size() const override { return 50257; }
-  int64_t bos_id() const override { return kEos; }
-  int64_t eos_id() const override { return kEos; }
-  int64_t pad_id() const override { return kEos; }
-  std::string kind() const override { return "gpt2-bpe"; }
-};
-
-// The benchmarked shapes, random weights from `seed`: CLIP ViT-B/32 vision tower, upstream
-// ConfigS mapping (pooler_output 768 -> 6 layers, 16 heads, 3072, ep_len 4), GPT-2 small.
-clipcap::Captioner make_captioner(torch::ScalarType dtype, uint64_t seed) {
-  torch::manual_seed(seed);
-  clipcap::CaptionerConfig cfg;
-  cfg.clip.vision = clipcap::bench::vit_b32_vision();
-  const clipcap::CLIPVisionConfig& vc = cfg.clip.vision;
-  cfg.clip.projection_dim = 512;  // not used: the prefix input is pooler_output
-  cfg.gpt2 = clipcap::GPT2Config{};  // the defaults are GPT-2 small
-  cfg.mapping.input_size = vc.hidden_size;
-  cfg.mapping.output_size = cfg.gpt2.n_embd;  // ep_len 4, 6 layers, 16 heads, expansion 4 by default
-
-  clipcap::CLIPVisionTransformer clip(vc);
-  clipcap::Mapping mapping(cfg.mapping);
-  clipcap::GPT2 gpt2(cfg.gpt2);
-  clip->to(dtype);
-  mapping->to(dtype);
-  gpt2->to(dtype);  // Captioner takes its dtype from the GPT-2 weights
-  return clipcap::Captioner(cfg, clip, torch::nn::Linear{nullptr}, mapping, gpt2, std::make_unique<IdsOnlyTokenizer>(),
-                            clipcap::ImageProcessor(clipcap::ImageProcessorConfig{}), "");
-}
 
 clipcap::DecodeOptions fixed_length(int tokens) {
   clipcap::DecodeOptions opts;  // greedy
@@ -160,7 +127,7 @@ TokenLists caption_recompute(clipcap::Captioner& cap, const torch::Tensor& pixel
   return out;
 }
 
-// Upstream's Net.forward (UPSTREAM.md, "Legacy inference, exactly") one image at a time, with EOS
+// Upstream's Net.forward (LEGACY.md, "The legacy algorithm") one image at a time, with EOS
 // banned so that every image gets `tokens` tokens, exactly as py_caption_baseline.py does.
 TokenLists caption_upstream(clipcap::Captioner& cap, const torch::Tensor& pixels, int tokens) {
   auto& g = *cap.gpt2();
@@ -230,7 +197,7 @@ int run(int argc, char** argv) {
   std::map<std::string, clipcap::Captioner> models;  // by dtype, each built from the same seed
   auto model_for = [&](const std::string& dtype) -> clipcap::Captioner& {
     auto it = models.find(dtype);
-    if (it == models.end()) it = models.emplace(dtype, make_captioner(clipcap::parse_dtype(dtype), o.seed)).first;
+    if (it == models.end()) it = models.emplace(dtype, clipcap::bench::random_captioner(clipcap::parse_dtype(dtype), o.seed)).first;
     return it->second;
   };
 

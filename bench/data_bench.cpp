@@ -35,11 +35,11 @@
 #include "common/runtime.h"
 #include "data/dataset_builder.h"
 #include "data/dataset_sources.h"
-#include "data/image_io.h"
+#include "image/image_io.h"
 #include "model/clip.h"
 #include "model/image_processor.h"
-#include "model/load_weights.h"
-#include "model/safetensors.h"
+#include "model/weights/load_weights.h"
+#include "model/weights/safetensors.h"
 
 namespace {
 

@@ -10,9 +10,9 @@ make-images writes --count varied 640x480 JPEGs (gradients, shapes, noise; quali
 Flickr-format results.csv naming them, once, for both sides.
 run does clipcap-data build's work the usual Python way, DataLoader-free: per batch of
 --batch-size, PIL decode + convert("RGB") + CLIPImageProcessor's steps (shortest edge 224 with
-PIL bicubic, centre crop 224, rescale, normalise, in numpy), then one batched forward of its own
-small CLIP vision transformer holding the weights of --clip's model.safetensors (data_bench
-make-clip writes it), pooler_output; at the end the embeddings and an index are written.
+PIL bicubic, centre crop 224, rescale, normalise, in numpy), then one batched forward of
+py_models.py's small CLIP vision transformer holding the weights of --clip's model.safetensors
+(data_bench make-clip writes it), pooler_output; at the end the embeddings and an index are written.
 torch.set_num_threads(--threads). --decode-threads N > 0 decodes each batch on a thread pool
 (PIL releases the GIL): a stronger baseline than the plain loop (0, the default).
 Prints one JSON line per rep: images/s = images / wall, the model load excluded (done once before).
@@ -23,18 +23,17 @@ data_bench phases.
 
 import argparse
 import json
-import math
 import os
 import random
-import struct
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image, ImageDraw, ImageFilter
+
+from py_models import load_clip_vision, load_safetensors
 
 
 # ---- images ---------------------------------------------------------------------------------
@@ -107,74 +106,6 @@ class Preprocessor:
         return torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))  # (3, H, W)
 
 
-# ---- model ----------------------------------------------------------------------------------
-
-DTYPES = {"F32": np.float32, "F16": np.float16}
-
-
-def load_safetensors(path):
-    with open(path, "rb") as f:
-        n = struct.unpack("<Q", f.read(8))[0]
-        header = json.loads(f.read(n))
-        data = f.read()
-    out = {}
-    for name, info in header.items():
-        if name == "__metadata__":
-            continue
-        begin, end = info["data_offsets"]
-        if info["dtype"] == "BF16":
-            raw = np.frombuffer(data[begin:end], np.int16).copy()
-            t = torch.from_numpy(raw).view(torch.bfloat16).float()
-        else:
-            t = torch.from_numpy(np.frombuffer(data[begin:end], DTYPES[info["dtype"]]).copy()).float()
-        out[name] = t.reshape(info["shape"])
-    return out
-
-
-class VisionTransformer(torch.nn.Module):
-    """HF CLIPVisionTransformer's forward (pre-LN, quick_gelu), on HF-named weights."""
-
-    def __init__(self, cfg, weights, dtype):
-        super().__init__()
-        v = cfg.get("vision_config", cfg)
-        self.patch = v["patch_size"]
-        self.heads = v["num_attention_heads"]
-        self.layers = v["num_hidden_layers"]
-        self.eps = v.get("layer_norm_eps", 1e-5)
-        if v.get("hidden_act", "quick_gelu") != "quick_gelu":
-            raise SystemExit("py_data_baseline: only quick_gelu CLIP configs")
-        self.w = {k[len("vision_model."):]: t.to(dtype) for k, t in weights.items() if k.startswith("vision_model.")}
-        self.dtype = dtype
-
-    def ln(self, x, name):
-        return F.layer_norm(x, x.shape[-1:], self.w[name + ".weight"], self.w[name + ".bias"], self.eps)
-
-    def lin(self, x, name):
-        return F.linear(x, self.w[name + ".weight"], self.w[name + ".bias"])
-
-    def forward(self, px):
-        w = self.w
-        x = F.conv2d(px.to(self.dtype), w["embeddings.patch_embedding.weight"], stride=self.patch)  # (B, D, g, g)
-        x = x.flatten(2).transpose(1, 2)                                                            # (B, N, D)
-        B, N, D = x.shape
-        cls = w["embeddings.class_embedding"].expand(B, 1, D)
-        x = torch.cat([cls, x], 1) + w["embeddings.position_embedding.weight"][: N + 1]            # (B, T, D)
-        x = self.ln(x, "pre_layrnorm")
-        hd = D // self.heads
-        for i in range(self.layers):
-            p = f"encoder.layers.{i}."
-            h = self.ln(x, p + "layer_norm1")
-            q = self.lin(h, p + "self_attn.q_proj") * hd ** -0.5
-            k = self.lin(h, p + "self_attn.k_proj")
-            v_ = self.lin(h, p + "self_attn.v_proj")
-            q, k, v_ = (t.view(B, -1, self.heads, hd).transpose(1, 2) for t in (q, k, v_))        # (B, H, T, hd)
-            a = torch.softmax(q @ k.transpose(-1, -2), dim=-1) @ v_                                  # (B, H, T, hd)
-            x = x + self.lin(a.transpose(1, 2).reshape(B, -1, D), p + "self_attn.out_proj")
-            h = self.lin(self.ln(x, p + "layer_norm2"), p + "mlp.fc1")
-            x = x + self.lin(h * torch.sigmoid(1.702 * h), p + "mlp.fc2")
-        return self.ln(x[:, 0], "post_layernorm")                                                  # (B, D)
-
-
 # ---- run ------------------------------------------------------------------------------------
 
 def build_once(names, args, prep, model, pool):
@@ -211,11 +142,9 @@ def run(args):
     dtype = {"f32": torch.float32, "bf16": torch.bfloat16}[args.dtype]
     names = read_flickr_names(args.captions)
     t0 = time.perf_counter()
-    with open(os.path.join(args.clip, "config.json")) as f:
-        cfg = json.load(f)
     with open(os.path.join(args.clip, "preprocessor_config.json")) as f:
         prep = Preprocessor(json.load(f))
-    model = VisionTransformer(cfg, load_safetensors(os.path.join(args.clip, "model.safetensors")), dtype)
+    model = load_clip_vision(args.clip, dtype)
     load_s = time.perf_counter() - t0
     pool = ThreadPoolExecutor(args.decode_threads) if args.decode_threads > 0 else None
     impl = "python" if pool is None else f"python-{args.decode_threads}-decode-threads"
@@ -240,11 +169,9 @@ def phases(args):
     torch.set_num_threads(args.threads)
     dtype = {"f32": torch.float32, "bf16": torch.bfloat16}[args.dtype]
     names = read_flickr_names(args.captions)[:max(args.decode_images, args.batch_size)]
-    with open(os.path.join(args.clip, "config.json")) as f:
-        cfg = json.load(f)
     with open(os.path.join(args.clip, "preprocessor_config.json")) as f:
         prep = Preprocessor(json.load(f))
-    model = VisionTransformer(cfg, load_safetensors(os.path.join(args.clip, "model.safetensors")), dtype)
+    model = load_clip_vision(args.clip, dtype)
     t = time.perf_counter()
     pixels = [prep(os.path.join(args.images, n)) for n in names]
     decode_ms = (time.perf_counter() - t) * 1e3 / len(names)

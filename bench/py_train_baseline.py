@@ -13,9 +13,9 @@ lengths and padding, step by step.
 run times one training step of the small configuration (upstream ConfigS: mapping = a
 TransformerEncoder of 6 post-norm layers, d_model 768, 16 heads, feed-forward 3072, dropout 0.1,
 over each image's own length-1 sequence, then Linear(768, 4 * 768) = 4 prefix vectors; GPT-2
-small with HF's layout (Conv1D weights [in, out], tied LM head, pdrop 0.1)), random seeded weights,
-random 768-d image embeddings (ViT-B/32 pooler_output width). One step is what upstream-style
-PyTorch code does and what clipcap's trainer does:
+small with HF's layout (Conv1D weights [in, out], tied LM head, pdrop 0.1); py_models.py's
+training variant), random seeded weights, random 768-d image embeddings (ViT-B/32 pooler_output
+width). One step is what upstream-style PyTorch code does and what clipcap's trainer does:
 
     collate (dynamic padding) -> inputs_embeds = [prefix(4), caption tokens without the last]
     -> GPT-2 -> logits of the positions from the last prefix slot on (B, T, V) -> float32
@@ -30,7 +30,6 @@ One JSON object per run on stdout; progress on stderr. Plain PyTorch (Debian's p
 """
 import argparse
 import json
-import math
 import os
 import random
 import resource
@@ -39,101 +38,15 @@ import sys
 import time
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 
-EOS = 50256
-VOCAB = 50257
+from py_models import EOS, Captioner
 
 
-# ---- upstream's mapping: each image its own length-1 sequence through nn.TransformerEncoder ------
-class Mapping(nn.Module):
-    def __init__(self, d=768, layers=6, heads=16, expansion=4, ep_len=4, dropout=0.1, d_out=768):
-        super().__init__()
-        layer = nn.TransformerEncoderLayer(d, heads, d * expansion, dropout=dropout, batch_first=True)
-        self.transformer_encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
-        self.mapper = nn.Linear(d, ep_len * d_out)
-        self.ep_len = ep_len
-        for m in self.modules():  # upstream: kaiming-normal (fan_in, relu) linears, zero biases
-            if isinstance(m, nn.Linear):
-                nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
-                nn.init.zeros_(m.bias)
-
-    def forward(self, pooled):  # (B, Din) -> (B, ep_len, Dout)
-        x = self.transformer_encoder(pooled.unsqueeze(1)).squeeze(1)  # (B, Din)
-        return self.mapper(x).view(pooled.shape[0], self.ep_len, -1)
-
-
-# ---- GPT-2 small as HF writes it (Conv1D = addmm with [in, out] weights), dropout in training -----
-class Conv1D(nn.Module):
-    def __init__(self, n_in, n_out, std=0.02):
-        super().__init__()
-        self.weight = nn.Parameter(torch.randn(n_in, n_out) * std)
-        self.bias = nn.Parameter(torch.zeros(n_out))
-
-    def forward(self, x):
-        shape = x.shape[:-1] + (self.weight.shape[1],)
-        return torch.addmm(self.bias, x.reshape(-1, x.shape[-1]), self.weight).view(shape)
-
-
-class GPT2Block(nn.Module):
-    def __init__(self, d, heads, layers, pdrop):
-        super().__init__()
-        self.heads, self.hd, self.pdrop = heads, d // heads, pdrop
-        resid_std = 0.02 / math.sqrt(2 * layers)  # HF's init for the residual projections
-        self.ln_1, self.ln_2 = nn.LayerNorm(d), nn.LayerNorm(d)
-        self.c_attn, self.attn_proj = Conv1D(d, 3 * d), Conv1D(d, d, resid_std)
-        self.c_fc, self.mlp_proj = Conv1D(d, 4 * d), Conv1D(4 * d, d, resid_std)
-
-    def forward(self, x, keep):  # x (B, T, D); keep (T, T) bool, True = visible
-        B, T, D = x.shape
-        q, k, v = self.c_attn(self.ln_1(x)).split(D, dim=2)
-        q, k, v = (t.view(B, T, self.heads, self.hd).transpose(1, 2) for t in (q, k, v))  # (B, H, T, hd)
-        w = (q @ k.transpose(-1, -2)) / math.sqrt(self.hd)  # (B, H, T, T)
-        w = w.masked_fill(~keep, torch.finfo(w.dtype).min)
-        # float32 softmax for low-precision scores, as clipcap does
-        w = torch.softmax(w, -1) if w.dtype == torch.float32 else torch.softmax(w, -1, dtype=torch.float32).to(w.dtype)
-        w = F.dropout(w, self.pdrop, self.training)
-        a = (w @ v).transpose(1, 2).reshape(B, T, D)
-        x = x + F.dropout(self.attn_proj(a), self.pdrop, self.training)
-        h = F.gelu(self.c_fc(self.ln_2(x)), approximate="tanh")  # gelu_new, fused
-        return x + F.dropout(self.mlp_proj(h), self.pdrop, self.training)
-
-
-class GPT2(nn.Module):
-    def __init__(self, vocab=VOCAB, n_pos=1024, d=768, layers=12, heads=12, pdrop=0.1):
-        super().__init__()
-        self.wte, self.wpe = nn.Embedding(vocab, d), nn.Embedding(n_pos, d)
-        for e in (self.wte, self.wpe):
-            nn.init.normal_(e.weight, std=0.02)
-        self.h = nn.ModuleList(GPT2Block(d, heads, layers, pdrop) for _ in range(layers))
-        self.ln_f = nn.LayerNorm(d)
-        self.pdrop = pdrop
-
-    def forward(self, embeds):  # inputs_embeds (B, T, D) -> hidden after ln_f (B, T, D)
-        T = embeds.shape[1]
-        keep = torch.ones(T, T, dtype=torch.bool).tril()
-        x = F.dropout(embeds + self.wpe.weight[:T], self.pdrop, self.training)
-        for blk in self.h:
-            x = blk(x, keep)
-        return self.ln_f(x)
-
-
-class Captioner(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.mapping, self.gpt2 = Mapping(), GPT2()
-
-    def trainable(self):
-        """Upstream's freeze policy: mapping, wte (tied LM head), wpe, first and last block, ln_f."""
-        for p in self.parameters():
-            p.requires_grad_(False)
-        g = self.gpt2
-        mods = [self.mapping, g.wte, g.wpe, g.h[0], g.h[-1], g.ln_f]
-        for m in mods:
-            for p in m.parameters():
-                p.requires_grad_(True)
-        return [p for m in mods for p in m.parameters()]
+# The training variant of py_models.py's models: upstream's mapping init and dropout; GPT-2 in HF's
+# Conv1D layout (clipcap's too) with dropout, fused gelu_new and a float32 softmax for bf16 scores.
+MAPPING_OPTIONS = dict(dropout=0.1, upstream_init=True)
+GPT2_OPTIONS = dict(conv1d=True, pdrop=0.1, fused_gelu=True, f32_softmax=True)
 
 
 def collate(examples):
@@ -154,7 +67,7 @@ def caption_loss(model, embeds, tokens, targets):
     E, T = prefix.shape[1], tokens.shape[1]
     inputs = torch.cat([prefix, g.wte(tokens[:, :T - 1]).to(prefix.dtype)], dim=1)  # (B, E+T-1, D)
     hidden = g(inputs)[:, E - 1:]  # (B, T, D)
-    logits = F.linear(hidden, g.wte.weight)  # (B, T, V)
+    logits = g.logits(hidden)  # (B, T, V)
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1), ignore_index=-100)
 
 
@@ -186,7 +99,7 @@ def run(args):
     if len(batches) < n:
         sys.exit(f"py: {args.batches}: {len(batches)} batches, need --warmup + --steps = {n}")
     torch.manual_seed(args.seed)
-    model = Captioner()
+    model = Captioner(clip=False, mapping=MAPPING_OPTIONS, gpt2=GPT2_OPTIONS)  # from embeddings: no CLIP
     params = model.trainable()
     opt = torch.optim.Adam(params, lr=args.lr, betas=(0.9, 0.999), eps=1e-8)
     model.train()

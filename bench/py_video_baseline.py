@@ -5,10 +5,10 @@
     /usr/bin/python3 bench/py_video_baseline.py --video V --algo pipeline --mode scenes
     /usr/bin/python3 bench/py_video_baseline.py --video V --algo upstream -N 60 --weights W/model.pt
 
-Same model shapes and caption length as bench/video_bench.cpp (the models of py_caption_baseline.py:
-CLIP ViT-B/32 -> upstream ConfigS mapping -> GPT-2 small, random weights, exactly --tokens greedy
-tokens per caption). Frames: OpenCV's VideoCapture (FFmpeg backend), preprocessing as CLIP's
-(shortest side 224 bicubic, centre crop, mean/std) in OpenCV + numpy.
+Same model shapes and caption length as bench/video_bench.cpp (py_caption_baseline.py's models,
+from py_models.py: CLIP ViT-B/32 -> upstream ConfigS mapping -> GPT-2 small, random weights,
+exactly --tokens greedy tokens per caption). Frames: OpenCV's VideoCapture (FFmpeg backend),
+preprocessing as CLIP's (shortest side 224 bicubic, centre crop, mean/std) in OpenCV + numpy.
 
   pipeline  (b) what a competent Python user writes: seek to each frame time with
             CAP_PROP_POS_MSEC and read it, then batched CLIP (16 frames) + KV-cached greedy captioning
@@ -37,7 +37,8 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import py_caption_baseline as cap  # noqa: E402  (the models and the decoding loops)
+import py_caption_baseline as cap  # noqa: E402  (its decoding loops)
+from py_models import Captioner  # noqa: E402
 
 MEAN = np.array([0.48145466, 0.4578275, 0.40821073], dtype=np.float32)
 STD = np.array([0.26862954, 0.26130258, 0.27577711], dtype=np.float32)
@@ -145,7 +146,7 @@ def upstream_uniform(path, n, tokens, weights, frames_timed):
     for i in range(min(n, frames_timed)):
         t0 = time.perf_counter()
         px = preprocess(read_at(capture, i * duration / n)).unsqueeze(0)
-        model = cap.Captioner()  # a new model, its weights loaded from disk, for every frame
+        model = Captioner()  # a new model, its weights loaded from disk, for every frame
         model.load_state_dict(torch.load(weights))
         model.eval()
         with torch.inference_mode():
@@ -177,7 +178,7 @@ def main():
     cv2.setNumThreads(args.threads)
     torch.manual_seed(args.seed)
     if args.save_weights:
-        torch.save(cap.Captioner().state_dict(), args.save_weights)
+        torch.save(Captioner().state_dict(), args.save_weights)
         return
     rec = {"impl": "python", "algo": args.algo, "mode": args.mode, "threads": args.threads, "tokens": args.tokens,
            "num_frames": args.N, "scene_frames": args.scene_frames}
@@ -188,7 +189,7 @@ def main():
                    per_frame_s=per_frame)
     else:
         t_model = time.perf_counter()
-        model = cap.Captioner().eval()
+        model = Captioner().eval()
         rec["model_build_s"] = time.perf_counter() - t_model
         times = []
         for _ in range(args.reps):

@@ -10,17 +10,12 @@
 # prints a markdown table and writes it with the raw JSON to bench/results/caption_<time>.{md,json}.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-root="$(dirname "$here")"
-build="${1:-build}"
-[[ "$build" = /* ]] || build="$root/$build"
-bin="$build/bench/caption_bench"
-. "$here/common.sh"  # py, stamp, load, note, machine
+. "$here/common.sh"  # py, stamp, load, note, machine, report
+bench_binary caption_bench "${1:-build}"
 THREADS="${THREADS:-2}" REPS="${REPS:-5}" UPSTREAM_REPS="${UPSTREAM_REPS:-3}" TOKENS="${TOKENS:-20}" WARMUP="${WARMUP:-1}"
 CACHED_RUNS="${CACHED_RUNS:-cached:f32:1,cached:f32:16,cached:bf16:1,cached:bf16:16}"
 UPSTREAM_RUNS="${UPSTREAM_RUNS:-upstream:f32:16}"
 
-[[ -x "$bin" ]] || { echo "run_caption_bench.sh: $bin not found; build it: cmake --build $build --target caption_bench -j2" >&2; exit 1; }
-"$py" -c "import torch" 2>/dev/null || { echo "run_caption_bench.sh: $py has no torch (apt-get install python3-torch)" >&2; exit 1; }
 
 # Both libtorch builds use OpenMP (and OpenBLAS's OpenMP variant): pin the pool to the same size.
 export OMP_NUM_THREADS="$THREADS"
@@ -42,14 +37,10 @@ echo "== python (b) upstream algorithm, load $(load)" >&2
 note end
 
 cmd="THREADS=$THREADS REPS=$REPS UPSTREAM_REPS=$UPSTREAM_REPS TOKENS=$TOKENS WARMUP=$WARMUP bench/run_caption_bench.sh $(basename "$build")"
-cpu="$(machine)"
-"$py" - "$raw" "$here/results/caption_$stamp" "$cmd" "$cpu" "$(uname -r)" <<'EOF'
+report caption <<'EOF'
 import json, sys
-import os
-sys.path.insert(0, os.environ["BENCH_DIR"])
-from bench_report import read_raw, write_report
-raw, out, cmd, cpu, kernel = sys.argv[1:6]
-rows, events = read_raw(raw)
+from bench_report import start, write_report
+rows, events, out, cmd, cpu, kernel = start()
 runs = [r for r in rows if "impl" in r]
 get = lambda impl, algo, dt, b: next((r for r in runs if (r["impl"], r["algo"], r["dtype"], r["batch"]) == (impl, algo, dt, b)), None)
 ms = lambda r: f"{r['median_s'] * 1e3:,.0f}" if r else "-"

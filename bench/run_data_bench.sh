@@ -15,15 +15,11 @@
 # to bench/results/data_<time>.{md,json}.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-root="$(dirname "$here")"
-build="${1:-build}"
-[[ "$build" = /* ]] || build="$root/$build"
-bin="$build/bench/data_bench"
-. "$here/common.sh"  # py, stamp, load, note, machine
+. "$here/common.sh"  # py, stamp, load, note, machine, report
+bench_binary data_bench "${1:-build}"
 THREADS="${THREADS:-$(nproc)}" REPS="${REPS:-3}" BATCH="${BATCH:-32}" COUNT="${COUNT:-200}"
 DTYPES="${DTYPES:-f32 bf16}" WORK="${WORK:-/tmp/clipcap-data-bench}"
 
-[[ -x "$bin" ]] || { echo "run_data_bench.sh: $bin not found; build it: cmake --build $build --target data_bench -j2" >&2; exit 1; }
 "$py" -c "import torch, PIL" 2>/dev/null || { echo "run_data_bench.sh: $py lacks torch or PIL (apt-get install python3-torch python3-pil)" >&2; exit 1; }
 
 images="$WORK/jpegs_$COUNT" clip="$WORK/clip-vit-b32-random"
@@ -62,14 +58,10 @@ done
 note end
 
 cmd="THREADS=$THREADS REPS=$REPS BATCH=$BATCH COUNT=$COUNT DTYPES=\"$DTYPES\" bench/run_data_bench.sh $(basename "$build")"
-cpu="$(machine)"
-"$py" - "$raw" "$here/results/data_$stamp" "$cmd" "$cpu" "$(uname -r)" <<'EOF'
+report data <<'EOF'
 import json, statistics, sys
-import os
-sys.path.insert(0, os.environ["BENCH_DIR"])
-from bench_report import read_raw, write_report
-raw, out, cmd, cpu, kernel = sys.argv[1:6]
-rows, events = read_raw(raw)
+from bench_report import start, write_report
+rows, events, out, cmd, cpu, kernel = start()
 runs = [r for r in rows if "impl" in r and not r.get("phases")]
 phases = [r for r in rows if r.get("phases")]
 def med(match, dt):

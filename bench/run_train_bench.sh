@@ -13,17 +13,12 @@
 # bench/results/train_<time>.{md,json}.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-root="$(dirname "$here")"
-build="${1:-build}"
-[[ "$build" = /* ]] || build="$root/$build"
-bin="$build/bench/train_bench"
-. "$here/common.sh"  # py, stamp, load, note, machine
+. "$here/common.sh"  # py, stamp, load, note, machine, report
+bench_binary train_bench "${1:-build}"
 THREADS="${THREADS:-2}" WARMUP="${WARMUP:-2}" STEPS="${STEPS:-5}" DTYPES="${DTYPES:-f32 bf16}"
 BATCH="${BATCH:-64}" MIN_LEN="${MIN_LEN:-8}" MAX_LEN="${MAX_LEN:-20}" SEED="${SEED:-0}"
 WORK="${WORK:-/tmp/clipcap-train-bench}"
 
-[[ -x "$bin" ]] || { echo "run_train_bench.sh: $bin not found; build it: cmake --build $build --target train_bench -j2" >&2; exit 1; }
-"$py" -c "import torch" 2>/dev/null || { echo "run_train_bench.sh: $py has no torch (apt-get install python3-torch)" >&2; exit 1; }
 
 # Both libtorch builds use OpenMP (and OpenBLAS's OpenMP variant): pin the pool to the same size.
 export OMP_NUM_THREADS="$THREADS"
@@ -52,14 +47,10 @@ done
 note end
 
 cmd="THREADS=$THREADS WARMUP=$WARMUP STEPS=$STEPS DTYPES=\"$DTYPES\" BATCH=$BATCH bench/run_train_bench.sh $(basename "$build")"
-cpu="$(machine)"
-"$py" - "$raw" "$here/results/train_$stamp" "$cmd" "$cpu" "$(uname -r)" <<'EOF'
+report train <<'EOF'
 import json, sys
-import os
-sys.path.insert(0, os.environ["BENCH_DIR"])
-from bench_report import read_raw, write_report
-raw, out, cmd, cpu, kernel = sys.argv[1:6]
-rows, events = read_raw(raw)
+from bench_report import start, write_report
+rows, events, out, cmd, cpu, kernel = start()
 runs = [r for r in rows if "impl" in r]
 get = lambda impl, dt: next((r for r in runs if (r["impl"], r["dtype"]) == (impl, dt)), None)
 f = lambda r, k, fmt: format(r[k], fmt) if r else "-"

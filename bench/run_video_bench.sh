@@ -14,11 +14,8 @@
 # and writes a markdown table plus the raw JSON to bench/results/video_<time>.{md,json}.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-root="$(dirname "$here")"
-build="${1:-build}"
-[[ "$build" = /* ]] || build="$root/$build"
-bin="$build/bench/video_bench"
-. "$here/common.sh"  # py, stamp, load, note, machine
+. "$here/common.sh"  # py, stamp, load, note, machine, report
+bench_binary video_bench "${1:-build}"
 THREADS="${THREADS:-2}" TOKENS="${TOKENS:-20}" N="${N:-60}" SCENE_FRAMES="${SCENE_FRAMES:-3}" REPS="${REPS:-1}"
 UPSTREAM_FRAMES="${UPSTREAM_FRAMES:-$N}"
 # clipcap also in these dtypes (the baselines stay f32: upstream's code has no other); "" for none.
@@ -27,7 +24,6 @@ cache="$root/.cache/video-bench"
 video="$cache/bench_720p_600s.mp4"
 weights="$cache/py_random_weights.pt"
 
-[[ -x "$bin" ]] || { echo "run_video_bench.sh: $bin not found; build it: cmake --build $build --target video_bench -j2" >&2; exit 1; }
 "$py" -c "import torch, cv2" 2>/dev/null || { echo "run_video_bench.sh: $py needs torch and cv2 (apt-get install python3-torch python3-opencv)" >&2; exit 1; }
 
 mkdir -p "$cache" "$here/results"
@@ -67,12 +63,10 @@ echo "== python (a) upstream -N $N ($UPSTREAM_FRAMES frames timed), load $(load)
 note end
 
 cmd="DTYPES_EXTRA='$DTYPES_EXTRA' THREADS=$THREADS TOKENS=$TOKENS N=$N SCENE_FRAMES=$SCENE_FRAMES UPSTREAM_FRAMES=$UPSTREAM_FRAMES REPS=$REPS bench/run_video_bench.sh $(basename "$build")"
-cpu="$(machine)"
-"$py" - "$raw" "$here/results/video_$stamp" "$cmd" "$cpu" <<'EOF'
+report video <<'EOF'
 import json, sys
-raw, out, cmd, cpu = sys.argv[1:5]
-rows = [json.loads(l) for l in open(raw) if l.strip()]
-events = {r["event"]: r for r in rows if "event" in r}
+from bench_report import start
+rows, events, out, cmd, cpu, kernel = start()
 runs = [r for r in rows if "impl" in r]
 get = lambda impl, algo, mode, dtype="f32": next((r for r in runs if r["impl"] == impl and r.get("algo", "pipeline") == algo
                                      and r["mode"] == mode and r.get("dtype", "f32") == dtype), None)

@@ -23,7 +23,8 @@
 #include <string>
 #include <vector>
 
-#include "bench/vit_b32.h"
+#include "backend/local_backend.h"
+#include "bench/random_captioner.h"
 #include "common/cli_main.h"
 #include "common/error.h"
 #include "common/runtime.h"
@@ -32,43 +33,6 @@
 #include "model/captioner.h"
 
 namespace {
-
-constexpr int64_t kEos = 50256;  // GPT-2 bos = eos
-
-// The pipeline needs a tokenizer for the EOS id and the text; random weights write no real text.
-class IdsOnlyTokenizer : public clipcap::Tokenizer {
- public:
-  std::vector<int64_t> encode(const std::string&) const override { return {}; }
-  std::string decode(const std::vector<int64_t>& ids, const clipcap::DecodeTextOptions&) const override {
-    std::string s;
-    for (int64_t id : ids) s += (s.empty() ? "" : " ") + std::to_string(id);
-    return s;
-  }
-  int64_t vocab_size() const override { return 50257; }
-  int64_t bos_id() const override { return kEos; }
-  int64_t eos_id() const override { return kEos; }
-  int64_t pad_id() const override { return kEos; }
-  std::string kind() const override { return "gpt2-bpe"; }
-};
-
-clipcap::Captioner make_captioner(torch::ScalarType dtype, uint64_t seed) {
-  torch::manual_seed(seed);
-  clipcap::CaptionerConfig cfg;
-  cfg.clip.vision = clipcap::bench::vit_b32_vision();
-  const clipcap::CLIPVisionConfig& vc = cfg.clip.vision;
-  cfg.clip.projection_dim = 512;     // unused: the prefix is built from pooler_output
-  cfg.gpt2 = clipcap::GPT2Config{};  // GPT-2 small
-  cfg.mapping.input_size = vc.hidden_size;
-  cfg.mapping.output_size = cfg.gpt2.n_embd;
-  clipcap::CLIPVisionTransformer clip(vc);
-  clipcap::Mapping mapping(cfg.mapping);
-  clipcap::GPT2 gpt2(cfg.gpt2);
-  clip->to(dtype);
-  mapping->to(dtype);
-  gpt2->to(dtype);
-  return clipcap::Captioner(cfg, clip, torch::nn::Linear{nullptr}, mapping, gpt2, std::make_unique<IdsOnlyTokenizer>(),
-                            clipcap::ImageProcessor(clipcap::ImageProcessorConfig{}), "");
-}
 
 int run(int argc, char** argv) {
   CLI::App app{"clipcap video captioning speed (realtime factor)", "video_bench"};
@@ -103,7 +67,7 @@ int run(int argc, char** argv) {
   if (out_dir.empty()) out_dir = (std::filesystem::temp_directory_path() / "clipcap-video-bench").string();
 
   const auto t_model = std::chrono::steady_clock::now();
-  auto captioner = make_captioner(clipcap::parse_dtype(dtype), seed);
+  auto captioner = clipcap::bench::random_captioner(clipcap::parse_dtype(dtype), seed);
   const double model_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_model).count();
 
   clipcap::VideoCaptionOptions opts;
@@ -113,9 +77,7 @@ int run(int argc, char** argv) {
   opts.num_frames = num_frames;
   opts.scene_frames = scene_frames;
   opts.out_dir = out_dir;
-  opts.write_srt = opts.write_vtt = false;  // the JSON is enough (writing is not the point)
-  opts.batch_size = batch;
-  opts.caption_batch = caption_batch;
+  opts.formats = {"json"};  // the JSON is enough (writing is not the point)
   opts.decoding.max_len = opts.decoding.min_len = tokens;
   opts.decoder.threads = decode_threads;
   opts.planned_readers = readers;
@@ -168,7 +130,8 @@ int run(int argc, char** argv) {
     return 0;
   }
 
-  clipcap::VideoCaptioner vc(captioner, opts);
+  clipcap::LocalBackend backend(std::move(captioner), "random ViT-B/32 + GPT-2 small", {batch, caption_batch});
+  clipcap::VideoCaptioner vc(backend, opts);
   std::vector<double> times;
   clipcap::VideoResult last;
   for (int r = 0; r < reps; ++r) {
