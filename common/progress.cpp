@@ -7,6 +7,8 @@
 #include <iostream>
 #include <sstream>
 
+#include "common/strings.h"
+
 namespace clipcap {
 
 std::string format_duration(double seconds) {
@@ -76,9 +78,7 @@ std::string Progress::line_locked() const {
   const int64_t done = done_ + skipped_;
   s << label_ << " " << done << "/" << total_ << " " << opts_.unit;
   const double r = rate();
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.1f", r);
-  s << " | " << buf << " " << opts_.unit << "/s";
+  s << " | " << format_number(r, "%.1f") << " " << opts_.unit << "/s";
   s << " | eta " << (r > 0 ? format_duration((total_ - done) / r) : std::string("?"));
   if (!note_.empty()) s << " | " << note_;
   return s.str();

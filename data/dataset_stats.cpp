@@ -3,8 +3,9 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <cstdio>
 #include <sstream>
+
+#include "common/strings.h"
 
 namespace clipcap {
 
@@ -73,13 +74,11 @@ std::string format_dataset_stats(const DatasetStats& s) {
   o << "captions    " << s.captions;
   for (const char* split : {"train", "val", "test"}) o << "  " << split << " " << s.captions_per_split.at(split);
   o << "\n";
-  char mean[32];
-  std::snprintf(mean, sizeof mean, "%.2f", s.images ? double(s.captions) / double(s.images) : 0.0);
-  o << "per image   min " << s.min_captions_per_image << "  mean " << mean << "  max " << s.max_captions_per_image
+  o << "per image   min " << s.min_captions_per_image << "  mean "
+    << format_number(s.images ? double(s.captions) / double(s.images) : 0.0, "%.2f") << "  max " << s.max_captions_per_image
     << "\n";
-  std::snprintf(mean, sizeof mean, "%.2f", s.lengths.mean);
   o << "length      " << s.length_unit << ": min " << s.lengths.min << "  p50 " << s.lengths.p50 << "  p90 "
-    << s.lengths.p90 << "  p99 " << s.lengths.p99 << "  max " << s.lengths.max << "  mean " << mean << "\n";
+    << s.lengths.p90 << "  p99 " << s.lengths.p99 << "  max " << s.lengths.max << "  mean " << format_number(s.lengths.mean, "%.2f") << "\n";
   o << "lost        " << s.image_errors << " images, " << s.row_errors << " caption rows (errors.jsonl)\n";
   return o.str();
 }

@@ -41,13 +41,11 @@ int build(clipcap::BuildOptions opts, const std::string& shard) {
               << r.work_dir << "; rerun the same command to resume\n";
     return 130;
   }
-  char rate[32];
-  std::snprintf(rate, sizeof rate, "%.1f", r.images_per_second);
   std::cerr << kProgram << ": wrote " << r.out << ": " << clipcap::plural(r.embedded, "image") << " (train "
             << r.splits["train"] << ", val " << r.splits["val"] << ", test " << r.splits["test"] << "), "
             << clipcap::plural(r.captions, "caption");
   if (r.resumed > 0) std::cerr << "; " << r.resumed << " done by an earlier run";
-  std::cerr << "; " << rate << " img/s\n";
+  std::cerr << "; " << clipcap::format_number(r.images_per_second, "%.1f") << " img/s\n";
   if (r.image_errors + r.row_errors > 0)
     std::cerr << kProgram << ": lost " << clipcap::plural(r.image_errors, "image") << " and " << clipcap::plural(r.row_errors, "caption row")
               << ": see " << r.out << "/errors.jsonl\n";

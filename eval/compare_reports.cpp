@@ -1,12 +1,12 @@
 #include "eval/compare_reports.h"
 
 #include <algorithm>
-#include <cstdio>
 #include <filesystem>
 #include <map>
 
 #include "common/error.h"
 #include "common/json_util.h"
+#include "common/strings.h"
 #include "eval/html_report.h"
 #include "eval/metrics_summary.h"
 #include "eval/svg_chart.h"
@@ -67,8 +67,7 @@ std::string comparison_html(const std::vector<ComparedRun>& runs) {
         h += "<td class=\"v\">-</td>";
         continue;
       }
-      char buf[32];
-      std::snprintf(buf, sizeof buf, "%.4f", m[name].get<double>());
+      const std::string buf = format_number(m[name].get<double>(), "%.4f");
       const bool top = m[name].get<double>() == best && runs.size() > 1;
       h += std::string("<td class=\"v\">") + (top ? "<b>" : "") + buf + (top ? "</b>" : "") + "</td>";
     }

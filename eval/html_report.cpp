@@ -1,20 +1,15 @@
 #include "eval/html_report.h"
 
-
 #include <cmath>
-#include <cstdio>
 
+#include "common/strings.h"
 #include "eval/caption_metrics.h"
 #include "eval/svg_chart.h"
 
 namespace clipcap {
 namespace {
 
-std::string fmt(double v, const char* f = "%.4f") {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, f, v);
-  return buf;
-}
+std::string fmt(double v, const char* f = "%.4f") { return format_number(v, f); }
 
 std::string json_text(const nlohmann::json& j) {
   return j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace);

@@ -1,19 +1,15 @@
 #include "eval/metrics_summary.h"
 
 #include <algorithm>
-#include <cstdio>
 
+#include "common/strings.h"
 #include "eval/clip_score.h"
 #include "eval/html_report.h"
 
 namespace clipcap {
 namespace {
 
-std::string fixed4(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.4f", v);
-  return buf;
-}
+std::string fixed4(double v) { return format_number(v, "%.4f"); }
 
 std::string pad(const std::string& s, size_t width) { return s.size() >= width ? s : s + std::string(width - s.size(), ' '); }
 

@@ -2,23 +2,15 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
 #include <limits>
+
+#include "common/strings.h"
 
 namespace clipcap {
 namespace {
 
-std::string num(double v) {  // short, locale-free
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.6g", v);
-  return buf;
-}
-
-std::string px(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.1f", v);
-  return buf;
-}
+std::string num(double v) { return format_number(v, "%.6g"); }  // short, locale-free
+std::string px(double v) { return format_number(v, "%.1f"); }
 
 // Round tick step: 1, 2 or 5 times a power of ten, about `count` ticks over [lo, hi].
 double nice_step(double lo, double hi, int count) {

@@ -7,6 +7,7 @@
 
 #include "common/error.h"
 #include "common/stopwatch.h"
+#include "common/strings.h"
 #include "infer/frame_prefetcher.h"
 #include "infer/scene_detector.h"
 #include "infer/video_decoder.h"
@@ -16,11 +17,7 @@ namespace fs = std::filesystem;
 namespace clipcap {
 namespace {
 
-std::string seconds_text(double s) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.3f s", s);
-  return buf;
-}
+std::string seconds_text(double s) { return format_number(s, "%.3f") + " s"; }
 
 // Frames kept per scene while its end is unknown: bounded by memory (decoded frames are ~1.5
 // bytes per pixel) and by kMaxSceneFrames.

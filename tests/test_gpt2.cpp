@@ -84,6 +84,19 @@ TEST(GPT2Config, UnknownActivationIsNamed) {
                {"x/config.json", "activation_function", "gelu_newest"});
 }
 
+// The hidden states, then the logits the fixture keeps of them (a subset, the logsumexp, the argmax),
+// against fixture entries named `prefix` + "last_hidden_state", ...
+void expect_like_fixture(clipcap::GPT2& gpt2, const torch::Tensor& h, const std::string& prefix) {
+  EXPECT_TENSOR_NEAR(h, E(prefix + "last_hidden_state"), kTol) << prefix;
+  torch::Tensor logits = gpt2->logits(h);
+  EXPECT_TENSOR_NEAR(subset(logits), E(prefix + "logits_subset"), kTol) << prefix;
+  EXPECT_TENSOR_NEAR(logsumexp_all(logits), E(prefix + "logsumexp"), kTol) << prefix;
+  EXPECT_TENSOR_EQ(logits.argmax(-1), E(prefix + "argmax")) << prefix;
+  if (has(prefix + "logits_last")) {
+    EXPECT_TENSOR_NEAR(logits.select(1, -1), E(prefix + "logits_last"), kTol) << prefix;
+  }
+}
+
 // The hub layout (no prefix, attn.bias buffers, tied lm_head) and the GPT2LMHeadModel layout
 // (transformer. prefix, explicit lm_head) must give the same model.
 class GPT2Layouts : public ::testing::TestWithParam<std::string> {};
@@ -95,15 +108,7 @@ TEST_P(GPT2Layouts, SingleSequencesMatchExpected) {
   int checked = 0;
   for (int i = 0; has("gpt2.seq" + std::to_string(i) + ".input_ids"); ++i, ++checked) {
     const std::string p = "gpt2.seq" + std::to_string(i) + ".";
-    torch::Tensor h = gpt2->forward(gpt2->embed(E(p + "input_ids")));
-    EXPECT_TENSOR_NEAR(h, E(p + "last_hidden_state"), kTol) << p;
-    torch::Tensor logits = gpt2->logits(h);
-    EXPECT_TENSOR_NEAR(subset(logits), E(p + "logits_subset"), kTol) << p;
-    EXPECT_TENSOR_NEAR(logsumexp_all(logits), E(p + "logsumexp"), kTol) << p;
-    EXPECT_TENSOR_EQ(logits.argmax(-1), E(p + "argmax")) << p;
-    if (has(p + "logits_last")) {
-      EXPECT_TENSOR_NEAR(logits.select(1, -1), E(p + "logits_last"), kTol) << p;
-    }
+    expect_like_fixture(gpt2, gpt2->forward(gpt2->embed(E(p + "input_ids"))), p);
   }
   EXPECT_GT(checked, 0);
 }
@@ -114,23 +119,13 @@ INSTANTIATE_TEST_SUITE_P(Files, GPT2Layouts, ::testing::Values("model.safetensor
 TEST(GPT2Golden, RightPaddedBatch) {
   torch::NoGradGuard no_grad;
   auto& gpt2 = tiny_gpt2();
-  torch::Tensor h = gpt2->forward(gpt2->embed(E("gpt2.batch.input_ids")), E("gpt2.batch.attention_mask"));
-  EXPECT_TENSOR_NEAR(h, E("gpt2.batch.last_hidden_state"), kTol);
-  torch::Tensor logits = gpt2->logits(h);
-  EXPECT_TENSOR_NEAR(subset(logits), E("gpt2.batch.logits_subset"), kTol);
-  EXPECT_TENSOR_NEAR(logsumexp_all(logits), E("gpt2.batch.logsumexp"), kTol);
-  EXPECT_TENSOR_EQ(logits.argmax(-1), E("gpt2.batch.argmax"));
+  expect_like_fixture(gpt2, gpt2->forward(gpt2->embed(E("gpt2.batch.input_ids")), E("gpt2.batch.attention_mask")), "gpt2.batch.");
 }
 
 TEST(GPT2Golden, InputsEmbeds) {
   torch::NoGradGuard no_grad;
   auto& gpt2 = tiny_gpt2();
-  torch::Tensor h = gpt2->forward(E("gpt2.embeds.inputs_embeds"));
-  EXPECT_TENSOR_NEAR(h, E("gpt2.embeds.last_hidden_state"), kTol);
-  torch::Tensor logits = gpt2->logits(h);
-  EXPECT_TENSOR_NEAR(subset(logits), E("gpt2.embeds.logits_subset"), kTol);
-  EXPECT_TENSOR_NEAR(logsumexp_all(logits), E("gpt2.embeds.logsumexp"), kTol);
-  EXPECT_TENSOR_EQ(logits.argmax(-1), E("gpt2.embeds.argmax"));
+  expect_like_fixture(gpt2, gpt2->forward(E("gpt2.embeds.inputs_embeds")), "gpt2.embeds.");
 }
 
 TEST(GPT2KVCache, OneTokenAtATimeEqualsFullForward) {
