@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The whole of clipcap on a fresh Debian 12 machine, in one command (11.5 minutes the first time on
-# 2 cores, measured: ~11 min of packages and build, under a minute of data and demo; seconds again): install,
+# The whole of clipcap on a fresh Debian 12 machine, in one command (the first time, packages and
+# the build take most of it: README.md, "The demo", has the times; a rerun reuses everything): install,
 # build, fetch the emoji data, evaluate the embedded default model on the held-out split, caption a
 # video of held-out emoji into subtitles, check them.
 #
