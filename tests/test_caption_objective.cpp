@@ -18,6 +18,19 @@
 namespace fs = std::filesystem;
 using namespace clipcap::test;
 
+namespace {
+
+// The fixture CLIP and GPT-2 behind a fresh mapping of `layers` transformer layers, 4 heads.
+clipcap::Captioner fixture_captioner(int64_t layers, int64_t ep_len = clipcap::MappingConfig().ep_len) {
+  clipcap::MappingConfig m;
+  m.ep_len = ep_len;
+  m.num_layers = layers;
+  m.n_heads = 4;
+  return clipcap::Captioner::create(fixture("tiny-clip"), fixture("tiny-gpt2"), m);
+}
+
+}  // namespace
+
 TEST(CaptionBatches, EosAppendedPaddingIgnoredShuffleDeterministic) {
   auto tok = clipcap::load_tokenizer(fixture("tiny-gpt2"));
   const std::string data = make_dataset("batches", 3, 1);
@@ -39,13 +52,7 @@ TEST(CaptionBatches, EosAppendedPaddingIgnoredShuffleDeterministic) {
 }
 
 TEST(CaptionObjective, LastPrefixSlotPredictsTheFirstTokenAndWpeIsAddedOnce) {
-  auto cap = clipcap::Captioner::create(fixture("tiny-clip"), fixture("tiny-gpt2"), [] {
-    clipcap::MappingConfig m;
-    m.ep_len = 3;
-    m.num_layers = 1;
-    m.n_heads = 4;
-    return m;
-  }());
+  auto cap = fixture_captioner(1, /*ep_len=*/3);
   torch::NoGradGuard no_grad;
   clipcap::CaptionBatch b;
   b.embeds = torch::randn({1, cap.config().mapping.input_size});
@@ -64,12 +71,7 @@ TEST(CaptionObjective, LastPrefixSlotPredictsTheFirstTokenAndWpeIsAddedOnce) {
 }
 
 TEST(CaptionObjective, BatchLossEqualsEachImageAlone) {
-  auto cap = clipcap::Captioner::create(fixture("tiny-clip"), fixture("tiny-gpt2"), [] {
-    clipcap::MappingConfig m;
-    m.num_layers = 2;
-    m.n_heads = 4;
-    return m;
-  }());
+  auto cap = fixture_captioner(2);
   auto tok = clipcap::load_tokenizer(fixture("tiny-gpt2"));
   const std::string data = make_dataset("batch-alone", 4, 0);
   clipcap::EmbeddingDataset ds(data);
@@ -88,12 +90,7 @@ TEST(CaptionObjective, BatchLossEqualsEachImageAlone) {
 }
 
 TEST(FreezePolicy, UpstreamTrainsMappingEmbeddingsFirstLastBlockAndLnF) {
-  auto cap = clipcap::Captioner::create(fixture("tiny-clip"), fixture("tiny-gpt2"), [] {
-    clipcap::MappingConfig m;
-    m.num_layers = 1;
-    m.n_heads = 4;
-    return m;
-  }());
+  auto cap = fixture_captioner(1);
   clipcap::apply_freeze_policy(cap, "upstream");
   const int64_t last = cap.gpt2()->config.n_layer - 1;
   for (auto& p : cap.gpt2()->named_parameters()) {
