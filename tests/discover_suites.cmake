@@ -7,12 +7,15 @@ execute_process(COMMAND "${TEST_EXECUTABLE}" --gtest_list_tests
 if(NOT rc EQUAL 0)
   message(FATAL_ERROR "${TEST_EXECUTABLE} --gtest_list_tests failed (${rc}):\n${listing}")
 endif()
-# Suite lines start in column 0 and end with '.' (test lines are indented).
-string(REGEX MATCHALL "(^|\n)[^ \n][^\n]*\\." suites "${listing}")
+# Suite lines start in column 0 and end with '.' (test lines are indented; gtest_main's
+# "Running main() from ..." line has no '.' at its end).
+string(REPLACE "\n" ";" lines "${listing}")
 set(script "")
-foreach(suite IN LISTS suites)
-  string(STRIP "${suite}" suite)
-  string(REGEX REPLACE "\\.$" "" suite "${suite}")
+foreach(line IN LISTS lines)
+  if(NOT line MATCHES "^[^ ].*\\.$")
+    continue()
+  endif()
+  string(REGEX REPLACE "\\.$" "" suite "${line}")
   string(APPEND script
     "add_test([==[${suite}]==] [==[${TEST_EXECUTABLE}]==] [==[--gtest_filter=${suite}.*]==])\n"
     "set_tests_properties([==[${suite}]==] PROPERTIES LABELS ${LABEL} TIMEOUT ${TIMEOUT} WORKING_DIRECTORY [==[${WORKING_DIR}]==])\n")

@@ -16,6 +16,7 @@ namespace clipcap {
 namespace {
 
 using test::fixture;
+using test::source_path;
 using test::temp_dir;
 
 // Small files (tests/data/pil_decoded/NAME) beside the pixels Pillow 9.4 returns for them,
@@ -26,7 +27,7 @@ std::vector<uint8_t> read_bytes(const std::string& path) {
   return std::vector<uint8_t>(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
 }
 std::string pil_case(const std::string& name) {
-  return std::string(CLIPCAP_SOURCE_DIR) + "/tests/data/pil_decoded/" + name;
+  return source_path("tests/data/pil_decoded/" + name);
 }
 std::vector<uint8_t> encoded(const std::string& name) { return read_bytes(pil_case(name)); }
 std::vector<uint8_t> pil_rgb(const std::string& name) { return read_bytes(pil_case(name + ".rgb")); }

@@ -20,11 +20,31 @@ namespace fs = std::filesystem;
 
 namespace clipcap::test {
 
+std::string binary_dir() {
+  static const std::string dir = fs::canonical("/proc/self/exe").parent_path().parent_path().string();
+  return dir;
+}
+
+std::string source_dir() {
+  static const std::string dir = [] {
+    if (const char* env = std::getenv("CLIPCAP_SOURCE_DIR"); env && *env) return std::string(env);
+    const std::string cache = binary_dir() + "/CMakeCache.txt";
+    std::ifstream in(cache);
+    const std::string key = "CMAKE_HOME_DIRECTORY:INTERNAL=";
+    for (std::string line; std::getline(in, line);)
+      if (line.rfind(key, 0) == 0) return line.substr(key.size());
+    throw Error(cache + ": no CMAKE_HOME_DIRECTORY (set CLIPCAP_SOURCE_DIR to the checkout)");
+  }();
+  return dir;
+}
+
+std::string source_path(const std::string& relative) { return source_dir() + "/" + relative; }
+
 std::string fixtures_dir() {
   if (const char* env = std::getenv("CLIPCAP_FIXTURES"); env && *env) return env;
-  fs::path shared = fs::path(CLIPCAP_SOURCE_DIR).parent_path() / "shared" / "fixtures";
+  fs::path shared = fs::path(source_dir()).parent_path() / "shared" / "fixtures";
   if (fs::exists(shared / "manifest.json")) return shared.string();
-  return (fs::path(CLIPCAP_SOURCE_DIR) / "tests" / "fixtures").string();
+  return (fs::path(source_dir()) / "tests" / "fixtures").string();
 }
 
 std::string fixture(const std::string& relative) { return fixtures_dir() + "/" + relative; }
@@ -49,7 +69,7 @@ namespace {
 struct TempRoot {
   fs::path root;
   TempRoot() {
-    root = fs::path(CLIPCAP_BINARY_DIR) / "test-tmp" / std::to_string(::getpid());
+    root = fs::path(binary_dir()) / "test-tmp" / std::to_string(::getpid());
     fs::create_directories(root);
   }
   ~TempRoot() {
@@ -75,7 +95,7 @@ std::string build_stamp() {
   std::error_code ec;
   std::vector<fs::path> inputs = {fs::read_symlink("/proc/self/exe", ec)};
   for (const char* t : {"clipcap-data", "clipcap-train", "clipcap-eval", "clipcap-infer", "libclipcap_spm.so"})
-    inputs.push_back(fs::path(CLIPCAP_BINARY_DIR) / t);
+    inputs.push_back(fs::path(binary_dir()) / t);
   for (const auto& p : inputs) {
     const auto t = fs::last_write_time(p, ec);
     key += p.filename().string() + ":" + std::to_string(ec ? 0 : t.time_since_epoch().count()) + ":" +
@@ -106,7 +126,7 @@ namespace {
 // time; a maker that reported a failure leaves nothing behind, so the next test process tries again.
 std::string cached(const std::string& relative, const std::function<void(const std::string&)>& make, bool directory) {
   static const std::string stamp = build_stamp();
-  const fs::path cache = fs::path(CLIPCAP_BINARY_DIR) / "test-cache";
+  const fs::path cache = fs::path(binary_dir()) / "test-cache";
   const fs::path root = cache / stamp, target = root / relative;
   if (fs::exists(target)) return target.string();
   fs::create_directories(target.parent_path());
@@ -142,7 +162,7 @@ std::string cached_file(const std::string& group, const std::string& name,
   return cached(group + "/" + name, make, /*directory=*/false);
 }
 
-std::string tool(const std::string& name) { return (fs::path(CLIPCAP_BINARY_DIR) / name).string(); }
+std::string tool(const std::string& name) { return (fs::path(binary_dir()) / name).string(); }
 
 RunResult run(const std::string& command_line) {
   std::string dir = temp_dir("run");

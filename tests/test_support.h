@@ -14,6 +14,13 @@
 
 namespace clipcap::test {
 
+// The build directory (the one holding tests/<this executable>) and the checkout it was configured
+// from ($CLIPCAP_SOURCE_DIR, else the build's CMakeCache.txt). Found at run time, not compiled in:
+// an absolute path in the compile flags made every test file a compiler-cache miss in a new clone.
+std::string binary_dir();
+std::string source_dir();
+std::string source_path(const std::string& relative);  // source_dir() + "/" + relative
+
 // Golden fixtures: $CLIPCAP_FIXTURES, else ../shared/fixtures beside the checkout (so held-out
 // fixtures dropped there are used), else the copy in tests/fixtures.
 std::string fixtures_dir();

@@ -18,13 +18,13 @@ using namespace clipcap::test;
 
 TEST(TrainConfig, ConfigsMirrorUpstreamAndRejectTyposAndBadValues) {
   for (const char* name : {"small.json", "large.json", "emoji-tiny.json"}) {
-    const std::string path = std::string(CLIPCAP_SOURCE_DIR) + "/configs/" + name;
+    const std::string path = source_path(std::string("configs/") + name);
     if (!fs::exists(path)) continue;
     auto j = clipcap::read_json(path);
     auto c = clipcap::TrainConfig::from_json(j, path);
     EXPECT_EQ(c.lr, j.value("lr", c.lr)) << name;
   }
-  auto small = clipcap::TrainConfig::from_json(clipcap::read_json(std::string(CLIPCAP_SOURCE_DIR) + "/configs/small.json"), "s");
+  auto small = clipcap::TrainConfig::from_json(clipcap::read_json(source_path("configs/small.json")), "s");
   EXPECT_EQ(small.batch_size(), 64);
   EXPECT_EQ(small.epochs, 150);
   EXPECT_DOUBLE_EQ(small.lr, 3e-3);
