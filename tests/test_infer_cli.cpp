@@ -172,6 +172,21 @@ TEST(InferCli, BadRuntimeFlagsAreRefusedWithAMessage) {
   EXPECT_EQ(device.exit_code, 1) << device.err;
   EXPECT_NE(device.err.find("unknown device 'tpu'"), std::string::npos) << device.err;
 }
+
+// An unknown decoding strategy or caption backend: one line naming the flag and the choices, exit 1.
+TEST(InferCli, UnknownStrategyOrBackendIsRefusedNamingTheChoices) {
+  const std::string image = q(fixture("images/rgb_160x120.png"));
+  const std::string base = q(tool("clipcap-infer")) + " image --model " + q(imported_model()) + " ";
+  auto strategy = run(base + "--strategy nucleus " + image);
+  EXPECT_EQ(strategy.exit_code, 1) << strategy.err;
+  EXPECT_NE(strategy.err.find("--strategy"), std::string::npos) << strategy.err;
+  EXPECT_NE(strategy.err.find("greedy, sample, beam"), std::string::npos) << strategy.err;
+  EXPECT_TRUE(strategy.out.empty()) << strategy.out;
+  auto backend = run(base + "--backend remote " + image);
+  EXPECT_EQ(backend.exit_code, 1) << backend.err;
+  EXPECT_NE(backend.err.find("unknown backend 'remote' (local)"), std::string::npos) << backend.err;
+  EXPECT_TRUE(backend.out.empty()) << backend.out;
+}
 }  // namespace
 }  // namespace clipcap
 
