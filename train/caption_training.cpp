@@ -14,22 +14,27 @@ namespace clipcap {
 
 namespace {
 
-// Token-weighted mean loss over `examples` (eval mode, no dropout, no gradients).
+// Token-weighted mean loss over `examples` (eval mode, no dropout, no gradients); each rank takes
+// its share of every batch.
 double mean_loss(Captioner& cap, const std::vector<CaptionExample>& examples, const torch::Tensor& embeddings,
-                 int64_t batch_size, bool autocast) {
+                 int64_t batch_size, bool autocast, DataParallel& parallel) {
   if (examples.empty()) return std::numeric_limits<double>::quiet_NaN();
   torch::NoGradGuard no_grad;
   std::vector<int64_t> order(examples.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int64_t>(i);
-  double sum = 0;
-  int64_t tokens = 0;
-  for (size_t b = 0; b < order.size(); b += batch_size) {
-    CaptionBatch batch = collate(examples, order, b, std::min(order.size(), b + batch_size), embeddings);
+  const int64_t n = static_cast<int64_t>(order.size()), per_rank = parallel.per_rank(batch_size, "batch_size");
+  double sum = 0, tokens = 0;
+  for (int64_t b = 0; b < n; b += batch_size) {
+    const auto [first, last] = parallel.share(b, std::min(n, b + batch_size), per_rank);
+    if (first == last) continue;
+    CaptionBatch batch = collate(examples, order, first, last, embeddings);
     Bf16Autocast ac(autocast);
     sum += caption_token_losses(cap, batch).sum().item<double>();
-    tokens += batch.n_tokens;
+    tokens += static_cast<double>(batch.n_tokens);
   }
-  return sum / static_cast<double>(tokens);
+  std::vector<torch::Tensor> totals{torch::tensor({sum, tokens}, torch::kFloat64)};
+  parallel.sum(totals);
+  return totals[0][0].item<double>() / totals[0][1].item<double>();
 }
 
 }  // namespace
@@ -43,8 +48,14 @@ CaptionTextOptions caption_text_options(const TrainConfig& cfg) {
 }
 
 CaptionTraining::CaptionTraining(Captioner& captioner, const EmbeddingDataset& ds, const TrainConfig& cfg,
-                                 bool train_decoder, const DataParallel& parallel)
-    : cap_(captioner), ds_(ds), cfg_(cfg), train_decoder_(train_decoder), parallel_(parallel), embeddings_(ds.embeddings()) {
+                                 bool train_decoder, DataParallel& parallel)
+    : cap_(captioner),
+      ds_(ds),
+      cfg_(cfg),
+      train_decoder_(train_decoder),
+      parallel_(parallel),
+      per_rank_(parallel.per_rank(cfg.batch_size(), "batch_size")),
+      embeddings_(ds.embeddings()) {
   const CaptionTextOptions text = caption_text_options(cfg);
   train_ = make_caption_examples(ds, "train", cap_.tokenizer(), text);
   val_ = make_caption_examples(ds, "val", cap_.tokenizer(), text);
@@ -55,20 +66,21 @@ CaptionTraining::CaptionTraining(Captioner& captioner, const EmbeddingDataset& d
 }
 
 int64_t CaptionTraining::batches_per_epoch() const {
-  const int64_t n = parallel_.shard_size(static_cast<int64_t>(train_.size()));
+  const int64_t n = static_cast<int64_t>(train_.size());
   return (n + cfg_.batch_size() - 1) / cfg_.batch_size();
 }
 
 void CaptionTraining::start_epoch(int64_t epoch) {
-  order_ = parallel_.shard(shuffled_order(static_cast<int64_t>(train_.size()), cfg_.seed, epoch));
+  order_ = shuffled_order(static_cast<int64_t>(train_.size()), cfg_.seed, epoch);
   cap_.mapping()->train();
   cap_.gpt2()->train(train_decoder_);
 }
 
 BatchLoss CaptionTraining::loss(int64_t b) {
-  const int64_t B = cfg_.batch_size();
-  CaptionBatch batch = collate(train_, order_, static_cast<size_t>(b * B),
-                               std::min(order_.size(), static_cast<size_t>((b + 1) * B)), embeddings_);
+  const int64_t B = cfg_.batch_size(), n = static_cast<int64_t>(order_.size());
+  const auto [first, last] = parallel_.share(b * B, std::min(n, (b + 1) * B), per_rank_);
+  if (first == last) return {torch::Tensor(), 0};
+  CaptionBatch batch = collate(train_, order_, static_cast<size_t>(first), static_cast<size_t>(last), embeddings_);
   Bf16Autocast ac(cfg_.autocast == "bf16");
   return {caption_loss(cap_, batch), batch.n_tokens};
 }
@@ -77,9 +89,9 @@ Validation CaptionTraining::validate() {
   cap_.mapping()->eval();
   cap_.gpt2()->eval();
   Validation v;
-  v.loss = mean_loss(cap_, val_, embeddings_, cfg_.batch_size(), cfg_.autocast == "bf16");
+  v.loss = mean_loss(cap_, val_, embeddings_, cfg_.batch_size(), cfg_.autocast == "bf16", parallel_);
   nlohmann::json samples = nlohmann::json::array();
-  if (!sample_rows_.empty()) {
+  if (!sample_rows_.empty() && parallel_.writes_outputs()) {  // only rank 0's record is written
     const auto captions = cap_.caption_embeddings(
         embeddings_.index_select(0, torch::tensor(sample_rows_, torch::kLong)), cap_.config().decoding);
     for (size_t i = 0; i < sample_rows_.size(); ++i) {

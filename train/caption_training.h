@@ -26,7 +26,7 @@ class CaptionTraining : public TrainingObjective {
  public:
   // train_decoder: GPT-2 in train mode (dropout) while training; false with the mapping-only policy.
   CaptionTraining(Captioner& captioner, const EmbeddingDataset& ds, const TrainConfig& cfg, bool train_decoder,
-                  const DataParallel& parallel = single_process());
+                  DataParallel& parallel = single_process());
 
   int64_t batches_per_epoch() const override;
   void start_epoch(int64_t epoch) override;
@@ -38,7 +38,8 @@ class CaptionTraining : public TrainingObjective {
   const EmbeddingDataset& ds_;
   const TrainConfig& cfg_;
   const bool train_decoder_;
-  const DataParallel& parallel_;
+  DataParallel& parallel_;
+  const int64_t per_rank_;  // examples of a global batch each rank takes
   const torch::Tensor embeddings_;  // (N, Dc) float32
   std::vector<CaptionExample> train_, val_;
   std::vector<int64_t> sample_rows_;  // val images captioned after each epoch

@@ -49,20 +49,24 @@ torch::Tensor text_features_by_length(CLIPModelImpl& m, const std::vector<const 
 
 }  // namespace
 
-torch::Tensor contrastive_loss(const torch::Tensor& img, const torch::Tensor& txt, const torch::Tensor& scale,
-                               const torch::Tensor& same) {
-  torch::Tensor logits = scale.exp() * torch::matmul(img, txt.t());  // (B, B) image -> text
-  torch::Tensor target = same / same.sum(1, true);                   // (B, B), rows sum to 1
-  torch::Tensor i2t = -(target * torch::log_softmax(logits, 1)).sum(1).mean();
-  torch::Tensor t2i = -(target * torch::log_softmax(logits.t(), 1)).sum(1).mean();  // same is symmetric
-  return 0.5 * (i2t + t2i);
+torch::Tensor contrastive_loss(const torch::Tensor& img, const torch::Tensor& txt, const torch::Tensor& img_all,
+                               const torch::Tensor& txt_all, const torch::Tensor& scale, const torch::Tensor& same) {
+  torch::Tensor target = same / same.sum(1, true);                                // (n, N), rows sum to 1
+  torch::Tensor i2t = scale.exp() * torch::matmul(img, txt_all.t());              // (n, N) image -> text
+  torch::Tensor t2i = scale.exp() * torch::matmul(txt, img_all.t());              // (n, N) text -> image
+  torch::Tensor i2t_loss = -(target * torch::log_softmax(i2t, 1)).sum(1).mean();
+  torch::Tensor t2i_loss = -(target * torch::log_softmax(t2i, 1)).sum(1).mean();  // same is symmetric
+  return 0.5 * (i2t_loss + t2i_loss);
 }
 
 namespace {
 
-torch::Tensor same_class(const std::vector<int32_t>& cls, const torch::Device& device) {
-  torch::Tensor c = torch::tensor(std::vector<int64_t>(cls.begin(), cls.end()), torch::kLong);  // (B)
-  return (c.unsqueeze(1) == c.unsqueeze(0)).to(torch::kFloat).to(device);                       // (B, B)
+// (n, N): 1 where row i of `rows` and column j of `columns` have the same caption.
+torch::Tensor same_class(const std::vector<int32_t>& rows, const std::vector<int32_t>& columns,
+                         const torch::Device& device) {
+  torch::Tensor r = torch::tensor(std::vector<int64_t>(rows.begin(), rows.end()), torch::kLong);        // (n)
+  torch::Tensor c = torch::tensor(std::vector<int64_t>(columns.begin(), columns.end()), torch::kLong);  // (N)
+  return (r.unsqueeze(1) == c.unsqueeze(0)).to(torch::kFloat).to(device);                              // (n, N)
 }
 
 // Normalised features of many rows, in chunks, without gradients.
@@ -84,7 +88,8 @@ double recall_from_features(const torch::Tensor& img, const torch::Tensor& txt, 
 }  // namespace
 
 ClipEvaluation evaluate_clip(CLIPModelImpl& m, const ImageProcessor& processor, const PairSet& set, int64_t batch_size,
-                             int64_t max_pairs, const torch::Device& device, bool bf16, bool with_loss) {
+                             int64_t max_pairs, const torch::Device& device, bool bf16, bool with_loss,
+                             DataParallel& parallel) {
   ClipEvaluation ev;
   const int64_t n = std::min(set.size(), max_pairs);
   if (n < 2) return ev;
@@ -92,18 +97,25 @@ ClipEvaluation evaluate_clip(CLIPModelImpl& m, const ImageProcessor& processor, 
   m.eval();
   std::vector<int32_t> cls;
   for (int64_t i = 0; i < n; ++i) cls.push_back(set.text_class[i][0]);
-  torch::Tensor img = features_in_chunks(n, batch_size, [&](int64_t b, int64_t e) {
+  // Each rank embeds its part of the pairs; every rank then scores all of them.
+  std::vector<int64_t> counts;
+  for (int r = 0; r < parallel.world_size(); ++r) {
+    const auto [b, e] = even_part(n, r, parallel.world_size());
+    counts.push_back(e - b);
+  }
+  const auto [mine, mine_end] = even_part(n, parallel.rank(), parallel.world_size());
+  torch::Tensor img = parallel.gather_rows(features_in_chunks(mine_end - mine, batch_size, [&](int64_t b, int64_t e) {
     std::vector<int64_t> rows;
-    for (int64_t i = b; i < e; ++i) rows.push_back(i);
+    for (int64_t i = mine + b; i < mine + e; ++i) rows.push_back(i);
     Bf16Autocast autocast(bf16);
-    return image_features(m, pixel_batch(processor, set.images, rows, 0, nullptr).to(device));
-  });
-  torch::Tensor txt = features_in_chunks(n, batch_size, [&](int64_t b, int64_t e) {
+    return image_features(m, pixel_batch(processor, set.images, rows).to(device));
+  }), counts);
+  torch::Tensor txt = parallel.gather_rows(features_in_chunks(mine_end - mine, batch_size, [&](int64_t b, int64_t e) {
     std::vector<const std::vector<int64_t>*> rows;
-    for (int64_t i = b; i < e; ++i) rows.push_back(&set.ids[i][0]);
+    for (int64_t i = mine + b; i < mine + e; ++i) rows.push_back(&set.ids[i][0]);
     Bf16Autocast autocast(bf16);
     return text_features_by_length(m, rows, device);
-  });
+  }), counts);
   ev.recall_at_1 = recall_from_features(img, txt, cls);
   if (with_loss) {
     double total = 0;
@@ -111,8 +123,9 @@ ClipEvaluation evaluate_clip(CLIPModelImpl& m, const ImageProcessor& processor, 
     for (int64_t b = 0; b + 1 < n; b += batch_size) {  // a last batch of one has no negatives
       const int64_t e = std::min(n, b + batch_size);
       std::vector<int32_t> c(cls.begin() + b, cls.begin() + e);
-      total += contrastive_loss(img.slice(0, b, e), txt.slice(0, b, e), m.logit_scale, same_class(c, device))
-                   .item<double>() * static_cast<double>(e - b);
+      torch::Tensor i = img.slice(0, b, e), t = txt.slice(0, b, e);
+      total += contrastive_loss(i, t, i, t, m.logit_scale, same_class(c, c, device)).item<double>() *
+               static_cast<double>(e - b);
       weight += e - b;
     }
     ev.loss = total / static_cast<double>(weight);
@@ -144,42 +157,62 @@ double clip_recall_at_1(CLIPModelImpl& model, const torch::Tensor& pixel_values,
 
 ClipTraining::ClipTraining(CLIPModelImpl& model, const ImageProcessor& processor, const PairSet& train,
                            const PairSet& val, const ClipSchedule& schedule, int64_t batch_size, torch::Device device,
-                           bool bf16)
+                           bool bf16, DataParallel& parallel)
     : model_(model),
       processor_(processor),
       train_(train),
       val_(val),
       schedule_(schedule),
       batch_(batch_size),
+      per_rank_(parallel.per_rank(batch_size, "batch_size")),
       device_(device),
       bf16_(bf16),
+      parallel_(parallel),
       rng_(schedule.seed) {}
 
 void ClipTraining::start_epoch(int64_t) {
-  order_.resize(static_cast<size_t>(train_.size()));
-  for (int64_t i = 0; i < train_.size(); ++i) order_[i] = i;
+  // The whole epoch's draws, the same on every rank: a rank's share of a batch is then the same
+  // pairs, captions and translations one process would have drawn for those positions.
+  const int64_t n = train_.size();
+  order_.resize(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) order_[i] = i;
   std::shuffle(order_.begin(), order_.end(), rng_);
+  caption_.assign(static_cast<size_t>(n), 0);
+  offset_.assign(static_cast<size_t>(n), {0, 0});
+  std::uniform_int_distribution<int64_t> offset(-schedule_.shift, schedule_.shift);
+  for (int64_t i = 0; i < n; ++i) {
+    std::uniform_int_distribution<size_t> pick(0, train_.ids[order_[i]].size() - 1);
+    caption_[i] = pick(rng_);
+    if (schedule_.shift > 0) offset_[i] = {offset(rng_), offset(rng_)};
+  }
   model_.train();
 }
 
 BatchLoss ClipTraining::loss(int64_t k) {
-  std::vector<int64_t> rows(order_.begin() + k * batch_, order_.begin() + (k + 1) * batch_);
+  const auto [first, last] = parallel_.share(k * batch_, (k + 1) * batch_, per_rank_);
+  std::vector<int64_t> rows(order_.begin() + first, order_.begin() + last);
+  std::vector<std::pair<int64_t, int64_t>> offsets(offset_.begin() + first, offset_.begin() + last);
   std::vector<const std::vector<int64_t>*> ids;
-  std::vector<int32_t> cls;
-  for (int64_t r : rows) {
-    std::uniform_int_distribution<size_t> pick(0, train_.ids[r].size() - 1);
-    size_t c = pick(rng_);
-    ids.push_back(&train_.ids[r][c]);
-    cls.push_back(train_.text_class[r][c]);
+  std::vector<int32_t> cls, cls_all;  // this rank's pairs; the global batch's
+  for (int64_t i = k * batch_; i < (k + 1) * batch_; ++i) {
+    const int64_t r = order_[i];
+    cls_all.push_back(train_.text_class[r][caption_[i]]);
+    if (i >= first && i < last) {
+      ids.push_back(&train_.ids[r][caption_[i]]);
+      cls.push_back(cls_all.back());
+    }
   }
-  torch::Tensor px = pixel_batch(processor_, train_.images, rows, schedule_.shift, &rng_).to(device_);  // (B, 3, S, S)
-  torch::Tensor img, txt;  // (B, P) f32
+  torch::Tensor px = pixel_batch(processor_, train_.images, rows, offsets).to(device_);  // (n, 3, S, S)
+  torch::Tensor img, txt;  // (n, P) f32
   {
     Bf16Autocast autocast(bf16_);  // the towers only: the loss stays f32
     img = image_features(model_, px);
     txt = text_features_by_length(model_, ids, device_);
   }
-  return {contrastive_loss(img, txt, model_.logit_scale, same_class(cls, device_)), batch_};
+  // This rank's rows against the whole global batch: the negatives are every rank's pairs.
+  torch::Tensor img_all = parallel_.gather(img), txt_all = parallel_.gather(txt);  // (B, P)
+  return {contrastive_loss(img, txt, img_all, txt_all, model_.logit_scale, same_class(cls, cls_all, device_)),
+          last - first};
 }
 
 void ClipTraining::after_step() {
@@ -188,7 +221,8 @@ void ClipTraining::after_step() {
 }
 
 Validation ClipTraining::validate() {
-  const ClipEvaluation ev = evaluate_clip(model_, processor_, val_, batch_, kMaxRecallPairs, device_, bf16_, true);
+  const ClipEvaluation ev =
+      evaluate_clip(model_, processor_, val_, batch_, kMaxRecallPairs, device_, bf16_, true, parallel_);
   Validation v;
   if (ev.loss >= 0) {
     v.loss = ev.loss;

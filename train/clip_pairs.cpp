@@ -77,17 +77,13 @@ Image shifted(const Image& in, int64_t dx, int64_t dy) {
 }
 
 torch::Tensor pixel_batch(const ImageProcessor& processor, const std::vector<Image>& images,
-                          const std::vector<int64_t>& rows, int64_t shift, std::mt19937_64* rng) {
+                          const std::vector<int64_t>& rows, const std::vector<std::pair<int64_t, int64_t>>& offsets) {
   std::vector<torch::Tensor> px;
   px.reserve(rows.size());
-  std::uniform_int_distribution<int64_t> offset(-shift, shift);
-  for (int64_t r : rows) {
-    if (shift > 0 && rng) {
-      int64_t dx = offset(*rng), dy = offset(*rng);
-      px.push_back(processor.to_pixel_values(shifted(images[r], dx, dy)));
-    } else {
-      px.push_back(processor.to_pixel_values(images[r]));
-    }
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const Image& image = images[rows[i]];
+    const bool shift = i < offsets.size() && (offsets[i].first != 0 || offsets[i].second != 0);
+    px.push_back(processor.to_pixel_values(shift ? shifted(image, offsets[i].first, offsets[i].second) : image));
   }
   return torch::stack(px);  // (n, 3, S, S)
 }

@@ -5,7 +5,7 @@
 //   clipcap::LoadReport report;
 //   clipcap::PairSet train = clipcap::load_pairs(items, images_root, processor, /*workers=*/2, report);
 //   clipcap::tokenise(train, tokenizer, classes);
-//   torch::Tensor px = clipcap::pixel_batch(processor, train.images, rows, /*shift=*/2, &rng);  // (n, 3, S, S)
+//   torch::Tensor px = clipcap::pixel_batch(processor, train.images, rows, offsets);  // (n, 3, S, S)
 #pragma once
 
 #include <torch/types.h>
@@ -14,6 +14,7 @@
 #include <map>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "data/dataset_sources.h"
@@ -47,10 +48,10 @@ void tokenise(PairSet& set, const ClipBpeTokenizer& tok, std::map<std::vector<in
 // Translated by (dx, dy) with the edge pixels replicated into the gap.
 Image shifted(const Image& in, int64_t dx, int64_t dy);
 
-// (n, 3, S, S): the processor's own rescale + normalise of each image of `rows`, each shifted by up
-// to +-shift pixels (drawn from rng) when shift > 0 and rng is given.
+// (n, 3, S, S): the processor's own rescale + normalise of each image of `rows`, image i translated
+// by offsets[i] = (dx, dy) when offsets are given.
 torch::Tensor pixel_batch(const ImageProcessor& processor, const std::vector<Image>& images,
-                          const std::vector<int64_t>& rows, int64_t shift, std::mt19937_64* rng);
+                          const std::vector<int64_t>& rows, const std::vector<std::pair<int64_t, int64_t>>& offsets = {});
 
 // (n, T) ids padded with pad_id to the longest row. No attention mask is needed: the text tower is
 // causal and pools at the first eos, so the padding after it never reaches the pooled position.

@@ -10,6 +10,7 @@
 #include "common/progress.h"
 #include "data/source_flags.h"
 #include "train/clip_trainer.h"
+#include "train/distributed_flags.h"
 
 namespace clipcap {
 namespace {
@@ -20,6 +21,9 @@ struct ClipCommandState {
   SourceFlags source;
   std::string config_path;
   ClipTrainConfig flags;  // the override flags' values (shown as defaults in --help)
+  DistributedFlags dist;
+  std::vector<std::string> command_line;
+  int* exit_code = nullptr;
   // An override flag and how to copy its value into the config read from --config.
   std::vector<std::pair<CLI::Option*, std::function<void(ClipTrainConfig&)>>> overrides;
 };
@@ -39,8 +43,15 @@ void run(ClipCommandState& st) {
   opts.source = st.source.source_options();
   opts.split = st.source.split;
 
+  if (auto code = launch_if_asked(st.dist, st.command_line, "clipcap-train clip")) {
+    *st.exit_code = *code;
+    return;
+  }
+  std::unique_ptr<DataParallel> parallel = join_if_rank(st.dist, opts.runtime);
+  opts.parallel = parallel.get();
   apply_runtime(opts.runtime);
   ClipTrainResult r = train_clip(opts);
+  if (parallel && parallel->rank() > 0) return;  // rank 0 reports
   const ClipEpochStats& last = r.epochs.back();
   std::cerr << "clipcap-train clip: wrote " << r.out << ": " << r.steps << " steps in "
             << format_duration(r.train_seconds) << " (+" << format_duration(r.preprocess_seconds)
@@ -51,8 +62,10 @@ void run(ClipCommandState& st) {
 
 }  // namespace
 
-void add_clip_train_command(CLI::App& app) {
+void add_clip_train_command(CLI::App& app, const std::vector<std::string>& command_line, int& exit_code) {
   auto st = std::make_shared<ClipCommandState>();
+  st->command_line = command_line;
+  st->exit_code = &exit_code;
   ClipTrainOptions& o = st->opts;
   CLI::App* cmd = app.add_subcommand("clip", "train an HF-format CLIP (vision + text towers) from scratch, contrastively");
 
@@ -91,6 +104,7 @@ void add_clip_train_command(CLI::App& app) {
   over("--vocab-size", "tokenizer.vocab_size", [](C& c) -> auto& { return c.tokenizer.vocab_size; });
 
   add_runtime_flags(*cmd, o.runtime);
+  add_distributed_flags(*cmd, st->dist);
   cmd->footer(
       "Trains on the train split only and reports val loss and recall@1 per epoch; writes config.json, "
       "model.safetensors, preprocessor_config.json, vocab.json, merges.txt and training.json (f32 weights; "

@@ -93,6 +93,8 @@ void init_clip_weights(CLIPModelImpl& m) {
 
 ClipTrainResult train_clip(const ClipTrainOptions& opts) {
   const auto started = Clock::now();
+  DataParallel& parallel = opts.parallel ? *opts.parallel : single_process();
+  const bool writer = parallel.writes_outputs();  // rank 0 writes OUT; every rank computes
   std::ostream& log = opts.log ? *opts.log : std::cerr;
   const ClipTrainConfig& cfg = opts.config;
   cfg.validate("clip training config");
@@ -102,7 +104,7 @@ ClipTrainResult train_clip(const ClipTrainOptions& opts) {
     throw Error("--dtype " + opts.runtime.dtype + ": clip training runs in f32, or with bf16 autocast on the CPU");
   const bool bf16 = dtype == torch::kBFloat16;
   opts.split.validate();
-  check_output(opts.out, opts.overwrite);
+  if (writer) check_output(opts.out, opts.overwrite);
 
   // 1. the split, exactly as clipcap-data build decides it
   CaptionSource source = read_caption_source(opts.captions, opts.source);
@@ -130,7 +132,7 @@ ClipTrainResult train_clip(const ClipTrainOptions& opts) {
   LoadReport report;
   PairSet train = load_pairs(train_items, opts.images, processor, workers, report);
   PairSet val = load_pairs(val_items, opts.images, processor, workers, report);
-  if (report.skipped > 0)
+  if (report.skipped > 0 && writer)
     log << "clip: skipped " << report.skipped << " unreadable image(s); first: " << report.first_error << "\n";
   if (train.size() < 2)
     throw Error(opts.captions + ": only " + std::to_string(train.size()) + " of " + std::to_string(train_items.size()) +
@@ -141,7 +143,9 @@ ClipTrainResult train_clip(const ClipTrainOptions& opts) {
   std::vector<std::string> texts;
   for (const auto& caps : train.captions) texts.insert(texts.end(), caps.begin(), caps.end());
   ClipBpeVocab vocab = train_clip_bpe(texts, cfg.tokenizer);
-  const std::string tmp = opts.out + ".tmp";
+  // Every rank learns the same vocabulary from the same captions and loads it from its own work
+  // directory; rank 0's becomes OUT.
+  const std::string tmp = writer ? opts.out + ".tmp" : opts.out + ".rank" + std::to_string(parallel.rank()) + ".tmp";
   {
     std::error_code ec;
     fs::remove_all(tmp, ec);  // a previous interrupted run's
@@ -161,6 +165,10 @@ ClipTrainResult train_clip(const ClipTrainOptions& opts) {
   torch::manual_seed(cfg.training.seed);
   CLIPModel model(clip_cfg);
   init_clip_weights(*model);
+  {
+    std::vector<torch::Tensor> weights = model->parameters();
+    parallel.broadcast(weights);  // every rank starts from rank 0's weights, as DDP does
+  }
   model->to(device);
   model->train();
   std::vector<torch::Tensor> decay, no_decay;
@@ -177,7 +185,7 @@ ClipTrainResult train_clip(const ClipTrainOptions& opts) {
 
   const int64_t n = train.size();
   const int64_t batch = std::min(s.batch_size, n);
-  ClipTraining objective(*model, processor, train, val, s, batch, device, bf16);
+  ClipTraining objective(*model, processor, train, val, s, batch, device, bf16, parallel);
   TrainingLoopOptions lo;
   lo.epochs = s.epochs;
   lo.rate_key = "images_per_s";
@@ -195,7 +203,8 @@ ClipTrainResult train_clip(const ClipTrainOptions& opts) {
   result.skipped_images = report.skipped;
   result.vocab_size = vocab.size();
   result.preprocess_seconds = preprocess_seconds;
-  log << "clip: " << n << " training images (" << result.train_captions << " captions), " << val.size()
+  if (writer)
+    log << "clip: " << n << " training images (" << result.train_captions << " captions), " << val.size()
       << " val images; vocabulary " << vocab.size() << " tokens; " << objective.batches_per_epoch() << " steps/epoch x "
       << s.epochs << " epochs of " << batch << " pairs; prepared in " << format_number(preprocess_seconds, "%.1f") << "s\n";
 
@@ -213,7 +222,7 @@ ClipTrainResult train_clip(const ClipTrainOptions& opts) {
     e.seconds = r["elapsed_s"];
     result.epochs.push_back(e);
   };
-  TrainingLoop loop(objective, optimizer, model->parameters(), schedule, lo, hooks, log);
+  TrainingLoop loop(objective, optimizer, model->parameters(), schedule, lo, hooks, log, parallel);
   const auto train_started = Clock::now();
   TrainerState state;
   if (!loop.run(state)) {
@@ -224,7 +233,16 @@ ClipTrainResult train_clip(const ClipTrainOptions& opts) {
   }
   result.steps = state.step;
   result.train_seconds = seconds_since(train_started);
-  result.train_recall_at_1 = evaluate_clip(*model, processor, train, batch, kTrainRecallPairs, device, bf16, false).recall_at_1;
+  result.train_recall_at_1 =
+      evaluate_clip(*model, processor, train, batch, kTrainRecallPairs, device, bf16, false, parallel).recall_at_1;
+  if (!writer) {
+    std::error_code ec;
+    fs::remove_all(tmp, ec);
+    parallel.barrier();  // returns once rank 0 has written OUT
+    result.finished = true;
+    result.model = model;
+    return result;
+  }
 
   // 5. the directory
   model->eval();
@@ -266,6 +284,7 @@ ClipTrainResult train_clip(const ClipTrainOptions& opts) {
        {"device", opts.runtime.device},
        {"dtype", bf16 ? "bf16 autocast" : "f32"}});
   replace_directory(tmp, opts.out);
+  parallel.barrier();
   result.finished = true;
   result.model = model;
   return result;

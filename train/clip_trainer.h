@@ -45,6 +45,7 @@
 #include "model/clip.h"
 #include "train/clip_objective.h"
 #include "train/clip_train_config.h"
+#include "train/data_parallel.h"
 
 namespace clipcap {
 
@@ -60,6 +61,7 @@ struct ClipTrainOptions {
   const std::atomic<bool>* stop = nullptr;  // becomes true: stop after the current step, write nothing
   ProgressOptions progress;         // the progress line (unit "batch")
   std::ostream* log = nullptr;      // per-epoch lines and notes; nullptr: std::cerr
+  DataParallel* parallel = nullptr; // the ranks of a distributed run (train/distributed.h); nullptr: one process
 };
 
 struct ClipEpochStats {

@@ -4,6 +4,8 @@
 //       [--clip-model DIR] [--text-model DIR] [--epochs N] [--lr X] ... [--set key=value]...
 //   clipcap-train --resume RUN_DIR
 //   clipcap-train clip ...              (see clipcap-train clip --help)
+//   clipcap-train --nproc-per-node 2 --config ... --data ... --out ...   (data-parallel ranks; also
+//       --nnodes/--node-rank/--master-addr for several machines, or RANK/WORLD_SIZE/... from torchrun)
 //
 // Every config field has a flag of its own name (--batch-size-exp, --freeze, ...); --set reaches
 // the rest (--set decoder.n_layer=4). Ctrl-C saves a checkpoint at the next step and exits 130;
@@ -23,6 +25,7 @@
 #include "common/json_util.h"
 #include "common/runtime.h"
 #include "train/clip_train_command.h"
+#include "train/distributed_flags.h"
 #include "train/trainer.h"
 
 namespace {
@@ -58,11 +61,16 @@ int run(int argc, char** argv) {
         ->group("Config fields");
   }
   clipcap::add_runtime_flags(app, runtime);
-  clipcap::add_clip_train_command(app);
+  clipcap::DistributedFlags dist;
+  clipcap::add_distributed_flags(app, dist);
+  const std::vector<std::string> command_line(argv, argv + argc);
+  int clip_exit_code = 0;
+  clipcap::add_clip_train_command(app, command_line, clip_exit_code);
   app.footer("Outputs in RUN_DIR: train_config.json, metrics.jsonl, last/ and best/ (model directories clipcap-infer "
              "and clipcap-eval load as they are).");
   if (auto code = clipcap::parse_flags(app, argc, argv)) return *code;
-  if (!app.get_subcommands().empty()) return 0;  // `clip` ran in its callback
+  if (!app.get_subcommands().empty()) return clip_exit_code;  // `clip` ran in its callback
+  if (auto code = clipcap::launch_if_asked(dist, command_line, kProgram)) return *code;
 
   const torch::ScalarType train_dtype = clipcap::parse_dtype(runtime.dtype);
   if (train_dtype != torch::kFloat32 && train_dtype != torch::kBFloat16)
@@ -92,12 +100,16 @@ int run(int argc, char** argv) {
     opts.data_dir = data_dir;
     opts.run_dir = out_dir.empty() ? opts.config.weights_dir : out_dir;
   }
+  std::unique_ptr<clipcap::DataParallel> parallel = clipcap::join_if_rank(dist, runtime);
+  opts.parallel = parallel.get();
   clipcap::apply_runtime(runtime);
   opts.stop = &clipcap::install_interrupt_handler(std::string(kProgram) +
                                                   ": interrupted: saving a checkpoint after this step");
   if (const char* n = std::getenv("CLIPCAP_TEST_STOP_AFTER_STEPS")) opts.stop_after_steps = std::atoll(n);
+  if (const char* n = std::getenv("CLIPCAP_TEST_STEP_DELAY_MS")) opts.step_delay_ms = std::atoi(n);
 
   clipcap::TrainResult r = clipcap::train_captioner(opts);
+  if (parallel && parallel->rank() > 0) return r.finished ? 0 : 130;  // rank 0 reports
   if (!r.finished) {
     std::cerr << kProgram << ": stopped after " << r.steps_done << " steps; checkpoint in " << opts.run_dir
               << "/last; continue with: " << kProgram << " --resume " << opts.run_dir << "\n";

@@ -11,6 +11,7 @@
 #include <memory>
 #include <optional>
 #include <sstream>
+#include <thread>
 
 #include "common/atomic_file.h"
 #include "common/error.h"
@@ -142,6 +143,8 @@ void append_line(const std::string& path, const nlohmann::json& j) {
 }  // namespace
 
 TrainResult train_captioner(const TrainOptions& opts) {
+  DataParallel& parallel = opts.parallel ? *opts.parallel : single_process();
+  const bool writer = parallel.writes_outputs();  // rank 0 sets the run up and writes; the others read
   std::ostream& log = opts.log ? *opts.log : std::cerr;
   const std::string run = opts.run_dir;
   if (run.empty()) throw Error("training needs a run directory (--out)");
@@ -160,26 +163,33 @@ TrainResult train_captioner(const TrainOptions& opts) {
     in.data_dir = json_require<std::string>(j, "data", config_path);
     in.clip_dir = json_value<std::string>(j, "clip_dir", "", config_path);
     in.text_dir = json_value<std::string>(j, "text_dir", "", config_path);
-  } else if (fs::exists(config_path)) {
+  } else if (writer && fs::exists(config_path)) {
     throw Error(run + ": already holds a training run; resume it with --resume " + run + ", or choose another --out");
   }
+  parallel.per_rank(cfg.batch_size(), "batch_size");  // before anything is written
   EmbeddingDataset ds(in.data_dir);
 
-  fs::create_directories(run);
   std::optional<Captioner> cap;
   if (opts.resume) {
     cap.emplace(Captioner::load(last_dir));
   } else {
+    // Rank 0 first: it trains a new decoder's tokenizer into the run directory the others then read
+    // (the run directory is shared by all ranks, like the data).
+    if (!writer) parallel.barrier();
+    if (writer) fs::create_directories(run);
     cap.emplace(create_model(cfg, ds, run, in));
     DecodeOptions dec = cap->config().decoding;
     dec.max_len = cfg.max_len;
     cap->set_default_decoding(dec);
-    write_json_atomic(config_path, {{"config", cfg.to_json()},
-                                    {"data", in.data_dir},
-                                    {"clip_dir", in.clip_dir},
-                                    {"text_dir", in.text_dir},
-                                    {"tool", "clipcap-train"},
-                                    {"tool_version", CLIPCAP_VERSION}});
+    if (writer) {
+      write_json_atomic(config_path, {{"config", cfg.to_json()},
+                                      {"data", in.data_dir},
+                                      {"clip_dir", in.clip_dir},
+                                      {"text_dir", in.text_dir},
+                                      {"tool", "clipcap-train"},
+                                      {"tool_version", CLIPCAP_VERSION}});
+      parallel.barrier();
+    }
   }
   if (cap->config().legacy) throw Error(last_dir + ": a legacy (upstream) model cannot be trained further");
   if (cap->config().mapping.input_size != ds.dim())
@@ -187,19 +197,26 @@ TrainResult train_captioner(const TrainOptions& opts) {
                 std::to_string(cap->config().mapping.input_size));
 
   const std::string policy = cfg.decoder.enabled ? "full" : cfg.freeze;  // a new decoder must learn everything
-  CaptionTraining objective(*cap, ds, cfg, /*train_decoder=*/policy != "mapping-only");
+  CaptionTraining objective(*cap, ds, cfg, /*train_decoder=*/policy != "mapping-only", parallel);
   auto params = apply_freeze_policy(*cap, policy);
+  parallel.broadcast(params);  // every rank starts from rank 0's weights, as DDP does
   auto optimizer = make_optimizer(cfg, params);
 
   TrainerState st;
   if (opts.resume) {
     st = load_trainer_state(last_dir, *optimizer);
-    truncate_metrics(metrics_path, st.epoch);
-    log << "clipcap-train: resuming " << run << " at epoch " << st.epoch + 1 << ", batch " << st.batch_in_epoch << "\n";
+    if (writer) truncate_metrics(metrics_path, st.epoch);
+    if (writer)
+      log << "clipcap-train: resuming " << run << " at epoch " << st.epoch + 1 << ", batch " << st.batch_in_epoch << "\n";
   } else {
     torch::manual_seed(cfg.seed + 1);  // dropout stream, independent of how the model was initialised
-    fs::remove(metrics_path);
+    if (writer) fs::remove(metrics_path);
   }
+  if (parallel.rank() > 0)  // its own dropout masks (the checkpoint holds rank 0's generator)
+    torch::manual_seed(cfg.seed + 1 + 1000003ULL * static_cast<uint64_t>(parallel.rank()) + static_cast<uint64_t>(st.step));
+  if (writer && parallel.world_size() > 1)
+    log << "clipcap-train: " << parallel.world_size() << " ranks, global batch " << cfg.batch_size() << " = "
+        << parallel.world_size() << " x " << cfg.batch_size() / parallel.world_size() << "\n";
 
   TrainingLoopOptions lo;
   lo.epochs = cfg.epochs;
@@ -215,6 +232,7 @@ TrainResult train_captioner(const TrainOptions& opts) {
   TrainingHooks hooks;
   hooks.stop_requested = [&] {
     session_steps = st.step - steps_before;
+    if (opts.step_delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(opts.step_delay_ms));
     return (opts.stop && opts.stop->load()) || (opts.stop_after_steps >= 0 && session_steps >= opts.stop_after_steps);
   };
   hooks.save_checkpoint = [&](const TrainerState& state) {
@@ -222,10 +240,12 @@ TrainResult train_captioner(const TrainOptions& opts) {
   };
   hooks.save_best = [&] { cap->save(best_dir); };
   hooks.record_epoch = [&](const nlohmann::json& line) { append_line(metrics_path, line); };
-  TrainingLoop loop(objective, *optimizer, params, LrSchedule::from_config(cfg, steps_per_epoch), lo, hooks, log);
+  TrainingLoop loop(objective, *optimizer, params, LrSchedule::from_config(cfg, steps_per_epoch), lo, hooks, log,
+                    parallel);
 
   TrainResult result;
   result.finished = loop.run(st);
+  parallel.barrier();  // every rank returns once rank 0's checkpoint is written
   result.epochs_done = st.epoch;
   result.steps_done = st.step;
   result.best_val_loss = st.best_val_loss;

@@ -22,6 +22,7 @@
 #include <iosfwd>
 #include <string>
 
+#include "train/data_parallel.h"
 #include "train/train_config.h"
 
 namespace clipcap {
@@ -33,8 +34,10 @@ struct TrainOptions {
   bool resume = false;
   const std::atomic<bool>* stop = nullptr;  // becomes true: checkpoint at the next step, return
   int64_t stop_after_steps = -1;    // tests: act as if interrupted after this many steps of this session
+  int step_delay_ms = 0;            // tests: a pause after each step, so a run lasts long enough to be killed
   std::ostream* log = nullptr;      // per-epoch lines and progress (nullptr: std::cerr)
   int progress_tty = -1;            // -1: isatty decides (tests force 0)
+  DataParallel* parallel = nullptr; // the ranks of a distributed run (train/distributed.h); nullptr: one process
 };
 
 struct TrainResult {

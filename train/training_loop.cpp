@@ -12,12 +12,13 @@
 
 namespace clipcap {
 
-DataParallel& single_process() {
-  static DataParallel one;
-  return one;
-}
-
 namespace {
+
+// Where the progress line of a rank other than 0 goes.
+std::ostream& discard() {
+  static std::ostream null(nullptr);
+  return null;
+}
 
 nlohmann::json number_or_null(double x) { return std::isfinite(x) ? nlohmann::json(x) : nlohmann::json(nullptr); }
 
@@ -45,7 +46,8 @@ int64_t TrainingLoop::steps_per_epoch() const {
 bool TrainingLoop::run(TrainerState& st) {
   const int64_t batches = objective_.batches_per_epoch();
   const int64_t accum = opts_.grad_accum;
-  auto stop_requested = [&] { return hooks_.stop_requested && hooks_.stop_requested(); };
+  // Every rank asks every time, so all of them stop at the same step.
+  auto stop_requested = [&] { return parallel_.any(hooks_.stop_requested && hooks_.stop_requested()); };
   auto save_checkpoint = [&] {
     if (hooks_.save_checkpoint && parallel_.writes_outputs()) hooks_.save_checkpoint(st);
   };
@@ -54,6 +56,7 @@ bool TrainingLoop::run(TrainerState& st) {
     objective_.start_epoch(st.epoch);
     ProgressOptions po = opts_.progress;
     po.unit = "batch";
+    if (!parallel_.writes_outputs()) po.out = &discard();
     Progress progress("epoch " + std::to_string(st.epoch + 1) + "/" + std::to_string(opts_.epochs), batches, po);
     progress.skip(st.batch_in_epoch);
     const auto t0 = Clock::now();
@@ -62,6 +65,10 @@ bool TrainingLoop::run(TrainerState& st) {
       st.epoch_seconds += secs;
       st.elapsed_seconds += secs;
     };
+    // This rank's weight and weighted loss of the optimizer step so far; summed over the ranks
+    // with the gradients, so the step's gradient and the epoch's loss are the global batch's.
+    std::vector<double> step_totals{0.0, 0.0};
+    double l = 0;
     for (int64_t b = st.batch_in_epoch; b < batches; ++b) {
       const int64_t group_first = b - b % accum;
       const bool group_end = (b + 1) % accum == 0 || b + 1 == batches;
@@ -69,18 +76,23 @@ bool TrainingLoop::run(TrainerState& st) {
         clear_gradients(optimizer_);  // the backward writes them: no zero fill, no add
         set_lr(optimizer_, schedule_.at(st.step));
         st.epoch_lr_max = std::max(st.epoch_lr_max, current_lr(optimizer_));
+        step_totals = {0.0, 0.0};
       }
       BatchLoss batch = objective_.loss(b);
-      const int64_t group_size = std::min(accum, batches - group_first);
-      (batch.loss / static_cast<double>(group_size)).backward();
-      const double l = batch.loss.item<double>();
-      if (!std::isfinite(l))
-        throw Error("training diverged: loss is " + std::to_string(l) + " at epoch " + std::to_string(st.epoch + 1) +
-                    ", step " + std::to_string(st.step + 1) + " (lower --lr, or check the data)");
-      st.epoch_loss_sum += l * static_cast<double>(batch.weight);
-      st.epoch_tokens += batch.weight;
+      if (batch.weight > 0) {  // a rank's share of a last short batch can be empty
+        // Weighted by what the micro-batch counts for; reduce_gradients divides by the total.
+        (batch.loss * static_cast<double>(batch.weight)).backward();
+        l = batch.loss.item<double>();
+        if (!std::isfinite(l))
+          throw Error("training diverged: loss is " + std::to_string(l) + " at epoch " + std::to_string(st.epoch + 1) +
+                      ", step " + std::to_string(st.step + 1) + " (lower --lr, or check the data)");
+        step_totals[0] += static_cast<double>(batch.weight);
+        step_totals[1] += l * static_cast<double>(batch.weight);
+      }
       if (group_end) {
-        parallel_.reduce_gradients(params_);
+        parallel_.reduce_gradients(params_, step_totals);
+        st.epoch_tokens += static_cast<int64_t>(std::llround(step_totals[0]));
+        st.epoch_loss_sum += step_totals[1];
         if (opts_.grad_clip > 0) torch::nn::utils::clip_grad_norm_(params_, opts_.grad_clip);
         optimizer_.step();
         objective_.after_step();
@@ -129,6 +141,7 @@ void TrainingLoop::finish_epoch(TrainerState& st) {
   record["lr_max"] = st.epoch_lr_max;
   record[opts_.rate_key] = rate;
   record["elapsed_s"] = st.elapsed_seconds;
+  record["ranks"] = parallel_.world_size();
   for (const auto& [key, value] : v.record.items()) record[key] = value;
 
   if (parallel_.writes_outputs()) {
