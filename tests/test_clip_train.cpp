@@ -17,6 +17,7 @@
 #include "model/weights/safetensors.h"
 #include "tests/dataset_test_util.h"
 #include "tests/test_support.h"
+#include "tests/test_train_support.h"
 #include "train/clip_trainer.h"
 
 namespace fs = std::filesystem;
@@ -25,82 +26,6 @@ using namespace clipcap::test;
 
 namespace {
 
-struct Shape {
-  const char* caption;
-  uint8_t r, g, b;
-  int kind;  // 0 solid, 1 centred square on white, 2 diagonal stripes on white
-};
-
-const std::vector<Shape>& train_shapes() {
-  static const std::vector<Shape> s = {
-      {"a red image", 220, 30, 30, 0},      {"a green image", 30, 200, 40, 0},  {"a blue image", 30, 40, 220, 0},
-      {"a yellow image", 230, 220, 30, 0},  {"a red square", 220, 30, 30, 1},   {"a blue square", 30, 40, 220, 1},
-      {"green stripes", 30, 200, 40, 2},    {"black stripes", 10, 10, 10, 2},
-  };
-  return s;
-}
-
-Image draw(const Shape& s, int size) {
-  Image img;
-  img.width = img.height = size;
-  img.pixels.assign(static_cast<size_t>(size) * size * 3, 255);
-  for (int y = 0; y < size; ++y)
-    for (int x = 0; x < size; ++x) {
-      bool ink = s.kind == 0 || (s.kind == 1 && x >= size / 4 && x < 3 * size / 4 && y >= size / 4 && y < 3 * size / 4) ||
-                 (s.kind == 2 && ((x + y) / 3) % 2 == 0);
-      if (!ink) continue;
-      uint8_t* p = img.row(y) + 3 * x;
-      p[0] = s.r, p[1] = s.g, p[2] = s.b;
-    }
-  return img;
-}
-
-// dir/images/*.png and dir/pairs.jsonl: the train shapes at 20 px (the processor resizes them to
-// 16), two val images, and a test image that is not a PNG at all: training must never open it.
-std::string make_pairs(const std::string& dir) {
-  fs::create_directories(dir + "/images");
-  std::string jsonl;
-  int i = 0;
-  for (const Shape& s : train_shapes()) {
-    std::string name = "train_" + std::to_string(i++) + ".png";
-    write_png(dir + "/images/" + name, draw(s, 20));
-    jsonl += nlohmann::json{{"image", name}, {"caption", s.caption}, {"split", "train"}}.dump() + "\n";
-  }
-  write_png(dir + "/images/val_0.png", draw({"", 200, 40, 40, 0}, 20));
-  write_png(dir + "/images/val_1.png", draw({"", 40, 40, 200, 1}, 20));
-  jsonl += R"({"image": "val_0.png", "caption": "a red image", "split": "val"})" "\n";
-  jsonl += R"({"image": "val_1.png", "caption": "a blue square", "split": "val"})" "\n";
-  write_text(dir + "/images/held_out.png", "not an image: a test image must never be read");
-  jsonl += R"({"image": "held_out.png", "caption": "a held-out image", "split": "test"})" "\n";
-  write_text(dir + "/pairs.jsonl", jsonl);
-  return dir + "/pairs.jsonl";
-}
-
-ClipTrainConfig tiny_config() {
-  ClipTrainConfig c;
-  c.vision.image_size = 16;
-  c.vision.patch_size = 4;
-  c.vision.hidden_size = 32;
-  c.vision.num_hidden_layers = 2;
-  c.vision.num_attention_heads = 2;
-  c.vision.intermediate_size = 64;
-  c.text.hidden_size = 32;
-  c.text.num_hidden_layers = 1;
-  c.text.num_attention_heads = 2;
-  c.text.intermediate_size = 64;
-  c.text.max_position_embeddings = 8;
-  c.projection_dim = 16;
-  c.tokenizer.vocab_size = 560;
-  c.training.epochs = 60;  // one step per epoch: 8 pairs, batch 8
-  c.training.batch_size = 8;
-  c.training.lr = 3e-3;
-  c.training.warmup = 0.1;
-  c.training.weight_decay = 0.0;
-  c.training.shift = 0;
-  c.training.seed = 7;
-  return c;
-}
-
 ClipTrainOptions tiny_options(const std::string& dir, std::ostringstream& log) {
   ClipTrainOptions o;
   o.captions = dir + "/pairs.jsonl";
@@ -108,7 +33,7 @@ ClipTrainOptions tiny_options(const std::string& dir, std::ostringstream& log) {
   o.out = dir + "/clip";
   o.source.format = "jsonl";
   o.source.split_column = "split";
-  o.config = tiny_config();
+  o.config = tiny_clip_config();
   o.runtime.threads = 1;
   o.log = &log;
   o.progress.out = &log;
@@ -131,7 +56,7 @@ const Trained& trained() {
   static const Trained t = [] {
     Trained r;
     r.dir = cached_dir("clip-train", [](const std::string& dir) {
-      make_pairs(dir);
+      make_clip_pairs(dir);
       std::ostringstream log;
       torch::set_num_threads(1);
       ClipTrainResult res = train_clip(tiny_options(dir, log));
@@ -234,7 +159,7 @@ TEST(ClipTrain, ClipcapDataBuildAcceptsTheTrainedModel) {
 TEST(ClipTrain, SameSeedSameWeights) {
   const Trained& t = trained();
   std::string dir = temp_dir("clip-train-again");
-  make_pairs(dir);
+  make_clip_pairs(dir);
   std::ostringstream log;
   ClipTrainOptions o = tiny_options(dir, log);
   o.config.training.epochs = 60;
@@ -248,7 +173,7 @@ TEST(ClipTrain, SameSeedSameWeights) {
 
 TEST(ClipTrain, Bf16AutocastTrainsTooAndSavesF32) {
   std::string dir = temp_dir("clip-bf16");
-  make_pairs(dir);
+  make_clip_pairs(dir);
   std::ostringstream log;
   ClipTrainOptions o = tiny_options(dir, log);
   o.runtime.dtype = "bf16";
@@ -305,7 +230,7 @@ TEST(ClipTrain, BadConfigFilesNameTheFileAndField) {
 
 TEST(ClipTrain, BadInputsAreOneLineErrorsNamingTheFile) {
   std::string dir = temp_dir("clip-bad-input");
-  make_pairs(dir);
+  make_clip_pairs(dir);
   std::ostringstream log;
 
   ClipTrainOptions missing = tiny_options(dir, log);
@@ -342,7 +267,7 @@ TEST(ClipTrain, BadInputsAreOneLineErrorsNamingTheFile) {
 
 TEST(ClipTrain, AStoppedRunLeavesNothingThatLooksComplete) {
   std::string dir = temp_dir("clip-stop");
-  make_pairs(dir);
+  make_clip_pairs(dir);
   fs::create_directories(dir + "/clip.tmp");
   write_text(dir + "/clip.tmp/config.json", "{}");  // a killed run's leftovers
   std::ostringstream log;
@@ -358,9 +283,9 @@ TEST(ClipTrain, AStoppedRunLeavesNothingThatLooksComplete) {
 // The real executable.
 TEST(ClipTrain, ClipcapTrainClipEndToEnd) {
   std::string dir = temp_dir("clip-cli");
-  make_pairs(dir);
+  make_clip_pairs(dir);
   const std::string cfg = dir + "/tiny.json";
-  nlohmann::json j = tiny_config().to_json();
+  nlohmann::json j = tiny_clip_config().to_json();
   write_json_atomic(cfg, j);
   const std::string base = tool("clipcap-train") + " clip --format jsonl --split-column split --captions " + dir +
                            "/pairs.jsonl --images " + dir + "/images --config " + cfg + " --threads 1 --out " + dir + "/clip";
