@@ -26,6 +26,13 @@ with upstream's freeze policy (trainable: mapping, wte (= the tied LM head), wpe
 and 11, ln_f). --dtype bf16 runs the forward and the loss under torch.autocast('cpu', bfloat16)
 (weights, gradients and Adam stay float32), like clipcap-train's `autocast: bf16`.
 
+Started as ranks (torchrun: `python3 -m torch.distributed.run --nproc_per_node N ... run`), run
+trains with PyTorch's DistributedDataParallel over Gloo, as a PyTorch user scales out: every rank
+takes its block of each global batch, DDP all-reduces the gradients in 25 MB buckets overlapped
+with backward; the loss is each rank's token sum over the global batch's tokens times the world
+size (DDP averages), so the step is the whole batch's token mean, as clipcap-train's. Rank 0
+prints the JSON.
+
 One JSON object per run on stdout; progress on stderr. Plain PyTorch (Debian's python3-torch 1.13).
 """
 import argparse
@@ -38,6 +45,7 @@ import sys
 import time
 
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 
 from py_models import EOS, Captioner
@@ -71,6 +79,17 @@ def caption_loss(model, embeds, tokens, targets):
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1), ignore_index=-100)
 
 
+class TokenSumLoss(torch.nn.Module):
+    """caption_loss summed over the target tokens, as a module DDP can wrap (its forward runs DDP's hooks)."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, embeds, tokens, targets, real):
+        return caption_loss(self.model, embeds, tokens, targets) * real
+
+
 def make_batches(args):
     rng = random.Random(args.seed)
     batches = [[[rng.randrange(EOS) for _ in range(rng.randint(args.min_len, args.max_len))] + [EOS]
@@ -92,6 +111,10 @@ def peak_rss_mb():
 
 def run(args):
     torch.set_num_threads(args.threads)
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    if world > 1:
+        dist.init_process_group("gloo")
     with open(args.batches) as f:
         doc = json.load(f)
     batches = doc["batches"]
@@ -103,22 +126,34 @@ def run(args):
     params = model.trainable()
     opt = torch.optim.Adam(params, lr=args.lr, betas=(0.9, 0.999), eps=1e-8)
     model.train()
+    step_model = TokenSumLoss(model)
+    if world > 1:
+        step_model = torch.nn.parallel.DistributedDataParallel(step_model)  # broadcasts rank 0's weights
+    per_rank = doc["batch"] // world
+    if per_rank * world != doc["batch"]:
+        sys.exit(f"py: batch {doc['batch']} does not split over {world} ranks")
+    say = (lambda *a, **k: print(*a, **k)) if rank == 0 else (lambda *a, **k: None)
     dim = model.mapping.mapper.in_features
     rss_model = peak_rss_mb()
-    print(f"py: torch {torch.__version__}, threads {torch.get_num_threads()}, {sum(p.numel() for p in params):,} "
+    say(f"py: torch {torch.__version__}, ranks {world}, threads {torch.get_num_threads()}, {sum(p.numel() for p in params):,} "
           f"trainable of {sum(p.numel() for p in model.parameters()):,} parameters", file=sys.stderr)
 
     times, phases, losses, n_tokens = [], [], [], []
     for i in range(n):
         # Image embeddings: randn from (seed, batch index), the same numbers libtorch draws.
         embeds = torch.randn(len(batches[i]), dim, generator=torch.Generator().manual_seed(args.seed + 1 + i))
+        first, last = rank * per_rank, (rank + 1) * per_rank
+        global_tokens = sum(len(e) for e in batches[i])
         t0 = time.perf_counter()
-        tokens, targets, real = collate(batches[i])
+        tokens, targets, real = collate(batches[i][first:last])
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.dtype == "bf16"):
-            loss = caption_loss(model, embeds, tokens, targets)
+            token_sum = step_model(embeds[first:last], tokens, targets, real)
         t1 = time.perf_counter()
-        loss.backward()
+        (token_sum * (world / global_tokens)).backward()
         t2 = time.perf_counter()
+        loss = token_sum.detach() / global_tokens
+        if world > 1:
+            dist.all_reduce(loss)
         torch.nn.utils.clip_grad_norm_(params, args.grad_clip)
         opt.step()
         opt.zero_grad()
@@ -127,12 +162,16 @@ def run(args):
         if i >= args.warmup:
             times.append(t3 - t0)
             phases.append({"forward": t1 - t0, "backward": t2 - t1, "optimizer": t3 - t2})
-            n_tokens.append(real)
-        print(f"py: step {i + 1}/{n}{' (warm-up)' if i < args.warmup else ''}: loss {losses[-1]:.4f}, "
+            n_tokens.append(global_tokens)
+        say(f"py: step {i + 1}/{n}{' (warm-up)' if i < args.warmup else ''}: loss {losses[-1]:.4f}, "
               f"{(t3 - t0) * 1e3:.0f} ms", file=sys.stderr)
 
+    if rank != 0:
+        return
     med = statistics.median(times)
-    rec = {"impl": "python", "dtype": args.dtype, "batch": doc["batch"], "threads": torch.get_num_threads(),
+    reduced = sum(p.numel() for p in params) * 4 if world > 1 else 0
+    rec = {"impl": "python-ddp" if world > 1 else "python", "ranks": world, "samples_per_s": doc["batch"] / med,
+           "allreduce_bytes_per_step": reduced, "dtype": args.dtype, "batch": doc["batch"], "threads": torch.get_num_threads(),
            "warmup": args.warmup, "steps": args.steps, "median_s": med, "steps_per_s": 1.0 / med,
            "tokens_per_s": sum(n_tokens) / sum(times), "tokens_per_step": statistics.mean(n_tokens),
            "initial_loss": losses[0], "losses": losses, "times_s": times,

@@ -21,6 +21,12 @@
 // gets a one-layer one of the right width. --check first verifies in eval mode that
 // caption_loss equals the objective written out as the Python baseline computes it.
 // One JSON object on stdout, progress on stderr; bench/run_train_bench.sh runs both sides.
+//
+// Data-parallel: started as ranks (torchrun's RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT; see
+// bench/run_ddp_bench.sh), each rank trains its block of every global batch and the step is
+// clipcap-train's distributed one: weighted loss, backward, gradients summed over the ranks in
+// flat buckets (train/distributed.h), clip, optimizer. Rank 0 prints the JSON, with samples/s of
+// the global batch, the bytes each step all-reduces and the all-reduce's share of the step.
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>
 #include <sys/resource.h>
@@ -47,6 +53,7 @@
 #include "train/bf16_autocast.h"
 #include "train/caption_batches.h"
 #include "train/caption_objective.h"
+#include "train/distributed.h"
 #include "train/freeze_policy.h"
 #include "train/optimizer.h"
 #include "train/train_config.h"
@@ -185,6 +192,12 @@ int run(int argc, char** argv) {
   clipcap::RuntimeOptions rt;
   rt.threads = o.threads;
   clipcap::apply_runtime(rt);
+  std::unique_ptr<clipcap::DataParallel> ranks;
+  if (auto info = clipcap::ranks_from_environment()) ranks = clipcap::connect_ranks(*info, {});
+  clipcap::DataParallel& parallel = ranks ? *ranks : clipcap::single_process();
+  const bool distributed = parallel.world_size() > 1;
+  if (distributed && o.step == "plain") throw Error("--step plain runs in one process only");
+  if (distributed && o.check) throw Error("--check runs in one process only");
   clipcap::Captioner cap = make_captioner(cfg, o.tokenizer, o.seed);
   const auto batches = read_batches(o.batches, cap.config().gpt2.vocab_size, cap.tokenizer().eos_id());
   const size_t n = static_cast<size_t>(o.warmup + o.steps);
@@ -228,23 +241,37 @@ int run(int argc, char** argv) {
   std::fprintf(stderr, "cpp: libtorch %s, threads %d, %lld trainable of %lld mapping + GPT-2 parameters\n",
                TORCH_VERSION, at::get_num_threads(), static_cast<long long>(trainable), static_cast<long long>(total));
 
-  std::vector<double> times, fwd, bwd, opt, losses;
+  parallel.broadcast(params);
+  const int64_t global_batch = static_cast<int64_t>(batches[0].size());
+  const int64_t per_rank = parallel.per_rank(global_batch, "the batches file's batch");
+  std::vector<double> times, fwd, bwd, reduce, opt, losses;
   std::vector<int64_t> tokens;
   for (size_t i = 0; i < n; ++i) {
     const auto& ex = batches[i];
     torch::Tensor embeddings = batch_embeddings(ex.size(), dim, o.seed, i);
     const auto order = identity_order(ex.size());
+    const auto [first, last] = parallel.share(0, static_cast<int64_t>(ex.size()), per_rank);
     auto t0 = Clock::now();
-    clipcap::CaptionBatch batch = clipcap::collate(ex, order, 0, ex.size(), embeddings);
+    clipcap::CaptionBatch batch = clipcap::collate(ex, order, first, last, embeddings);
     torch::Tensor loss;
     {
       clipcap::Bf16Autocast ac(autocast);
       loss = plain ? plain_loss(cap, batch) : clipcap::caption_loss(cap, batch);
     }
     auto t1 = Clock::now();
-    loss.backward();
-    losses.push_back(loss.item<double>());
+    // clipcap-train's step: the loss weighted by its target tokens, the gradients summed over the
+    // ranks (one process: nothing to send) and divided by all ranks' tokens.
+    std::vector<double> totals{static_cast<double>(batch.n_tokens), 0.0};
+    if (plain) {
+      loss.backward();
+    } else {
+      (loss * static_cast<double>(batch.n_tokens)).backward();
+      totals[1] = loss.item<double>() * static_cast<double>(batch.n_tokens);
+    }
     auto t2 = Clock::now();
+    if (!plain) parallel.reduce_gradients(params, totals);
+    losses.push_back(plain ? loss.item<double>() : totals[1] / totals[0]);
+    auto t2r = Clock::now();
     if (cfg.grad_clip > 0) torch::nn::utils::clip_grad_norm_(params, cfg.grad_clip);
     optimizer->step();
     if (plain)
@@ -257,17 +284,26 @@ int run(int argc, char** argv) {
       times.push_back(seconds(t0, t3));
       fwd.push_back(seconds(t0, t1));
       bwd.push_back(seconds(t1, t2));
-      opt.push_back(seconds(t2, t3));
-      tokens.push_back(batch.n_tokens);
+      reduce.push_back(seconds(t2, t2r));
+      opt.push_back(seconds(t2r, t3));
+      tokens.push_back(static_cast<int64_t>(totals[0]));
     }
-    std::fprintf(stderr, "cpp: step %zu/%zu%s: loss %.4f, %.0f ms\n", i + 1, n, timed ? "" : " (warm-up)",
-                 losses.back(), seconds(t0, t3) * 1e3);
+    if (parallel.writes_outputs())
+      std::fprintf(stderr, "cpp: step %zu/%zu%s: loss %.4f, %.0f ms\n", i + 1, n, timed ? "" : " (warm-up)",
+                   losses.back(), seconds(t0, t3) * 1e3);
   }
+  if (!parallel.writes_outputs()) return 0;  // rank 0 reports
 
   const double med = median(times);
   const double total_s = std::accumulate(times.begin(), times.end(), 0.0);
   const int64_t total_tokens = std::accumulate(tokens.begin(), tokens.end(), int64_t{0});
-  nlohmann::json rec = {{"impl", plain ? "cpp-plain" : "cpp"},
+  int64_t reduced_bytes = 0;  // the gradients of the trainable weights, f32, and the step's totals
+  for (const auto& p : params) reduced_bytes += p.numel() * 4;
+  reduced_bytes += 16;
+  nlohmann::json rec = {{"impl", plain ? "cpp-plain" : distributed ? "cpp-ddp" : "cpp"},
+                        {"ranks", parallel.world_size()},
+                        {"samples_per_s", static_cast<double>(global_batch) / med},
+                        {"allreduce_bytes_per_step", distributed ? reduced_bytes : 0},
                         {"dtype", o.dtype},
                         {"batch", static_cast<int64_t>(batches[0].size())},
                         {"threads", at::get_num_threads()},
@@ -280,7 +316,9 @@ int run(int argc, char** argv) {
                         {"initial_loss", losses.front()},
                         {"losses", losses},
                         {"times_s", times},
-                        {"phases_median_s", {{"forward", median(fwd)}, {"backward", median(bwd)}, {"optimizer", median(opt)}}},
+                        {"phases_median_s",
+                         {{"forward", median(fwd)}, {"backward", median(bwd)}, {"allreduce", median(reduce)},
+                          {"optimizer", median(opt)}}},
                         {"peak_rss_mb", peak_rss_mb()},
                         {"model_rss_mb", model_rss},
                         {"trainable_params", trainable}};
