@@ -111,6 +111,46 @@ TEST(DistributedCli, TwoRanksOfHalfTheBatchTrainTheWeightsOfOneProcess) {
   }
 }
 
+TEST(DistributedCli, GradientAccumulationAndBf16AutocastKeepWorkingOnRanks) {
+  // 2 ranks x micro-batches of 8 (4 each), 2 per step = one process with batches of 16.
+  const std::string data = make_dataset("dist-accum", 40, 4);
+  const std::string dir = temp_dir("dist-accum-runs");
+  const std::string whole = caption_config(dir, 4, 2);
+  auto one = run(train_cmd(whole, data, dir + "/one"));
+  ASSERT_EQ(one.exit_code, 0) << one.err;
+  fs::create_directories(dir + "/accum");
+  const std::string accum = caption_config(dir + "/accum", 3, 2);
+  auto two = run(train_cmd(accum, data, dir + "/two") + " --grad-accum 2 --nproc-per-node 2 --master-port " +
+                 std::to_string(free_port()));
+  ASSERT_EQ(two.exit_code, 0) << two.err;
+  const auto diff = max_weight_difference(dir + "/one/last/model.safetensors", dir + "/two/last/model.safetensors");
+  EXPECT_LT(diff.most, 1e-5) << diff.where;
+  EXPECT_EQ(read_metrics(dir + "/one").back()["step"], read_metrics(dir + "/two").back()["step"]);
+
+  auto bf16 = run(train_cmd(whole, data, dir + "/bf16") + " --dtype bf16 --nproc-per-node 2 --master-port " +
+                  std::to_string(free_port()));
+  ASSERT_EQ(bf16.exit_code, 0) << bf16.err;
+  const auto f32_last = read_metrics(dir + "/one").back(), bf16_last = read_metrics(dir + "/bf16").back();
+  EXPECT_NEAR(bf16_last["val_loss"].get<double>(), f32_last["val_loss"].get<double>(), 0.1);
+}
+
+TEST(DistributedCli, TheLauncherPassesCtrlCOnAndEveryRankStopsAtTheSameCheckpoint) {
+  const std::string data = make_dataset("dist-int", 8, 2);
+  const std::string dir = temp_dir("dist-int-runs"), out = dir + "/run";
+  const std::string cmd = "CLIPCAP_TEST_STEP_DELAY_MS=100 " + train_cmd(caption_config(dir, 1, 50), data, out) +
+                          " --nproc-per-node 2 --master-port " + std::to_string(free_port());
+  auto r = run("(" + cmd + " & launcher=$!; for i in $(seq 600); do [ -s " + out +
+               "/last/trainer_state.json ] && break; sleep 0.05; done; kill -INT $launcher; wait $launcher; echo exit=$?)");
+  EXPECT_NE(r.out.find("exit=130"), std::string::npos) << r.out << r.err;
+  EXPECT_NE(r.err.find("interrupted: saving a checkpoint"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("failed"), std::string::npos) << r.err;
+  const auto state = clipcap::read_json(out + "/last/trainer_state.json");
+  auto resumed = run("CLIPCAP_TEST_STOP_AFTER_STEPS=1 " + tool("clipcap-train") + " --resume " + out + " --threads 1");
+  EXPECT_EQ(resumed.exit_code, 130) << resumed.err;
+  EXPECT_NE(resumed.err.find("resuming " + out), std::string::npos) << resumed.err;
+  EXPECT_EQ(clipcap::read_json(out + "/last/trainer_state.json")["step"], state["step"].get<int>() + 1);
+}
+
 TEST(DistributedCli, ClipTrainingOnTwoRanksGathersTheNegativesAndMatchesOneProcess) {
   const std::string dir = temp_dir("dist-clip");
   make_clip_pairs(dir);
