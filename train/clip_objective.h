@@ -1,6 +1,7 @@
 // The contrastive objective `clipcap-train clip` trains with, and what the training loop
 // (train/training_loop.h) asks of it: each epoch every training image once in a shuffled order,
-// one of its captions drawn at random, batches of batch_size (the remainder dropped), optional
+// one of its captions drawn at random, global batches of batch_size (the remainder dropped; each
+// rank of a distributed run takes its block, train/data_parallel.h), optional
 // random translation; symmetric InfoNCE over the batch with the learnable temperature (logit_scale,
 // clamped to [0, ln 100] after each step, as CLIP does). Pairs whose captions tokenise identically
 // count as positives of each other. After each epoch: val loss (first caption of each image) and

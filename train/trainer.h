@@ -15,6 +15,9 @@
 //   tokenizer/          the SentencePiece model of a from-scratch decoder
 // Both checkpoints are replaced atomically (Captioner::save). A resumed run (resume = true) reads
 // train_config.json and last/, and logs the same losses an uninterrupted run would (one thread).
+// Distributed (opts.parallel, train/distributed.h): rank 0 sets the run directory up and writes
+// everything; every rank reads it (a shared path), takes its block of each global batch, and may
+// resume a checkpoint written with another number of ranks.
 #pragma once
 
 #include <atomic>
