@@ -28,7 +28,8 @@ nlohmann::json LocalBackend::describe() const {
           {"tokenizer", cfg.tokenizer},
           {"clip_hidden_size", cfg.clip.vision.hidden_size},
           {"gpt2_n_layer", cfg.gpt2.n_layer},
-          {"gpt2_n_embd", cfg.gpt2.n_embd}};
+          {"gpt2_n_embd", cfg.gpt2.n_embd},
+          {"prefix_tokens", cfg.mapping.ep_len}};
 }
 
 ImagePayload LocalBackend::prepare(const Image& image) const { return {captioner_.processor().preprocess(image), {}}; }

@@ -14,6 +14,7 @@ struct Caption {
   // NaN when the captioner does not know it (legacy models, remote backends without logprobs).
   double logprob = std::numeric_limits<double>::quiet_NaN();
   int64_t scored_tokens = 0;  // tokens that sum covers
+  int64_t tokens = 0;         // tokens written, the EOS not counted (scored_tokens > tokens: an EOS ended it)
 
   double mean_logprob() const {
     return scored_tokens > 0 ? logprob / static_cast<double>(scored_tokens) : std::numeric_limits<double>::quiet_NaN();

@@ -323,7 +323,7 @@ std::vector<Caption> Captioner::captions_for(const torch::Tensor& embeds, const 
     return out;
   }
   for (auto& g : generate_scored(gpt2_, prefix(embeds), opts, tokenizer_->eos_id()))
-    out.push_back({text(g.tokens), g.logprob, g.scored_tokens});
+    out.push_back({text(g.tokens), g.logprob, g.scored_tokens, static_cast<int64_t>(g.tokens.size())});
   return out;
 }
 
