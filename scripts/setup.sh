@@ -10,6 +10,8 @@ PACKAGES=(
   build-essential cmake pkg-config ccache
   libtorch-dev                 # libtorch 1.13.1, CPU
   libgloo-dev                  # headers c10d's ProcessGroupGloo includes (distributed training)
+  libcpp-httplib-dev           # clipcap-serve's HTTP server
+  curl                         # the server's tests talk to it with curl
   libdnnl-dev                  # headers of the oneDNN libtorch runs on: clipcap calls it directly
   libopenblas0-openmp          # libtorch uses the system BLAS: reference BLAS is ~60x slower
   libopencv-dev

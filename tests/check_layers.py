@@ -21,6 +21,7 @@ BELOW = {
     "train": ["data"],
     "eval": ["backend", "data"],
     "infer": ["backend"],
+    "serve": ["backend"],
 }
 
 

@@ -1,0 +1,161 @@
+#include "serve/caption_scheduler.h"
+
+#include <map>
+
+#include "serve/api_error.h"
+#include "serve/server_metrics.h"
+
+namespace clipcap {
+
+struct CaptionScheduler::Job {
+  CaptionRequest request;
+  std::vector<ImagePayload> payloads;  // prepared, then encoded
+  std::promise<Answer> promise;
+  std::shared_ptr<std::atomic<bool>> cancelled = std::make_shared<std::atomic<bool>>(false);
+};
+
+CaptionScheduler::CaptionScheduler(CaptionBackend& backend, SchedulerOptions opts, ServerMetrics* metrics)
+    : backend_(backend), opts_(opts), metrics_(metrics) {
+  worker_ = std::thread([this] { work(); });
+}
+
+CaptionScheduler::~CaptionScheduler() {
+  stop();
+  worker_.join();
+}
+
+void CaptionScheduler::stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+}
+
+size_t CaptionScheduler::depth() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return queue_.size();
+}
+
+Ticket CaptionScheduler::submit(CaptionRequest request) {
+  auto job = std::make_shared<Job>();
+  for (const Image& image : request.images) job->payloads.push_back(backend_.prepare(image));
+  job->request = std::move(request);
+  job->request.images.clear();  // the payloads carry them from here
+  Ticket t{job->promise.get_future(), job->cancelled};
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_) throw ApiError(503, "the server is shutting down", "", "shutting_down");
+    if (queue_.size() >= opts_.max_queue)
+      throw ApiError(429, "the server is busy (" + std::to_string(queue_.size()) + " requests waiting); retry shortly",
+                     "", "queue_full");
+    queue_.push_back(job);
+    if (metrics_) metrics_->set_queue_depth(static_cast<int64_t>(queue_.size()));
+  }
+  cv_.notify_all();
+  return t;
+}
+
+void CaptionScheduler::work() {
+  for (;;) {
+    std::vector<std::shared_ptr<Job>> jobs;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // stopping, nothing left
+      // The first request waits at most max_wait for others to join it.
+      const auto deadline = std::chrono::steady_clock::now() + opts_.max_wait;
+      auto rows = [&] {
+        int n = 0;
+        for (const auto& j : queue_) n += j->request.n;
+        return n;
+      };
+      cv_.wait_until(lock, deadline, [&] { return stopping_ || rows() >= opts_.max_batch; });
+      int taken = 0;
+      while (!queue_.empty() && (jobs.empty() || taken + queue_.front()->request.n <= opts_.max_batch)) {
+        taken += queue_.front()->request.n;
+        jobs.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+      if (metrics_) metrics_->set_queue_depth(static_cast<int64_t>(queue_.size()));
+    }
+    run_batch(jobs);
+  }
+}
+
+void CaptionScheduler::run_batch(std::vector<std::shared_ptr<Job>>& all) {
+  std::vector<std::shared_ptr<Job>> jobs;
+  for (auto& j : all)
+    if (!*j->cancelled) jobs.push_back(j);
+  if (jobs.empty()) return;
+  try {
+    // One CLIP pass for every image of the batch, in the backend's preferred chunks.
+    std::vector<ImagePayload> prepared;
+    for (auto& j : jobs)
+      for (auto& p : j->payloads) prepared.push_back(std::move(p));
+    std::vector<ImagePayload> encoded;
+    const size_t chunk = static_cast<size_t>(std::max(1, backend_.image_batch()));
+    for (size_t b = 0; b < prepared.size(); b += chunk) {
+      std::vector<ImagePayload> part(std::make_move_iterator(prepared.begin() + b),
+                                     std::make_move_iterator(prepared.begin() + std::min(prepared.size(), b + chunk)));
+      for (auto& p : backend_.encode(std::move(part))) encoded.push_back(std::move(p));
+    }
+    size_t at = 0;
+    for (auto& j : jobs) {
+      j->payloads.assign(std::make_move_iterator(encoded.begin() + at),
+                         std::make_move_iterator(encoded.begin() + at + j->payloads.size()));
+      at += j->payloads.size();
+    }
+    // Rows (request, choice) grouped by their decoding options; each group generated together.
+    struct Row {
+      Job* job;
+      int choice;
+    };
+    std::map<std::string, std::pair<DecodeOptions, std::vector<Row>>> groups;
+    int rows = 0;
+    for (auto& j : jobs)
+      for (int c = 0; c < j->request.n; ++c) {
+        const DecodeOptions d = j->request.choice(c);
+        auto& g = groups[d.to_json().dump()];
+        g.first = d;
+        g.second.push_back({j.get(), c});
+        ++rows;
+      }
+    std::map<Job*, Answer> answers;
+    for (auto& j : jobs) answers[j.get()].choices.resize(static_cast<size_t>(j->request.n));
+    const size_t per_call = static_cast<size_t>(std::max(1, backend_.caption_batch()));
+    int64_t tokens = 0;
+    for (auto& [key, group] : groups) {
+      auto& [opts, members] = group;
+      for (size_t b = 0; b < members.size(); b += per_call) {
+        std::vector<std::vector<const ImagePayload*>> requests;
+        const size_t e = std::min(members.size(), b + per_call);
+        for (size_t i = b; i < e; ++i) {
+          std::vector<const ImagePayload*> images;
+          for (const auto& p : members[i].job->payloads) images.push_back(&p);
+          requests.push_back(std::move(images));
+        }
+        std::vector<Caption> captions = backend_.caption(requests, opts);
+        for (size_t i = b; i < e; ++i) {
+          tokens += captions[i - b].scored_tokens;
+          answers[members[i].job].choices[static_cast<size_t>(members[i].choice)] = std::move(captions[i - b]);
+        }
+      }
+    }
+    if (metrics_) metrics_->batch(rows), metrics_->tokens(tokens);
+    for (auto& j : jobs) {
+      Answer a = std::move(answers[j.get()]);
+      a.batch_rows = rows;
+      j->promise.set_value(std::move(a));
+    }
+  } catch (...) {
+    for (auto& j : jobs) {
+      try {
+        j->promise.set_exception(std::current_exception());
+      } catch (const std::future_error&) {
+      }  // already answered
+    }
+  }
+}
+
+}  // namespace clipcap

@@ -1,0 +1,267 @@
+#include "serve/caption_server.h"
+
+#include <httplib.h>
+
+#include <ctime>
+#include <iostream>
+
+#include "common/error.h"
+#include "serve/api_error.h"
+
+namespace clipcap {
+
+namespace {
+
+using json = nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+// Compares every byte whatever the first difference, so the time taken says nothing about the key.
+bool same_key(const std::string& given, const std::string& key) {
+  unsigned char diff = given.size() == key.size() ? 0 : 1;
+  for (size_t i = 0; i < given.size(); ++i) diff |= static_cast<unsigned char>(given[i] ^ key[i % key.size()]);
+  return diff == 0;
+}
+
+std::string finish_reason(const Caption& c) { return c.scored_tokens > c.tokens ? "stop" : "length"; }
+
+}  // namespace
+
+// One request as the handlers see it: httplib's request and response, and what the log line says.
+struct CaptionServer::Exchange {
+  const httplib::Request& req;
+  httplib::Response& res;
+  std::string id, endpoint, error;
+  Clock::time_point start = Clock::now();
+  int batch_rows = 0;
+};
+
+CaptionServer::CaptionServer(ServerOptions opts, std::string model_name, std::ostream* log)
+    : opts_(std::move(opts)),
+      model_(std::move(model_name)),
+      log_(log ? log : &std::cerr),
+      http_(std::make_unique<httplib::Server>()) {
+  const int threads = std::max(1, opts_.http_threads);
+  http_->new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
+  http_->set_payload_max_length(opts_.max_body_bytes);
+  http_->set_read_timeout(static_cast<time_t>(opts_.read_timeout.count()), 0);
+  http_->set_write_timeout(static_cast<time_t>(opts_.read_timeout.count()), 0);
+  routes();
+}
+
+CaptionServer::~CaptionServer() {
+  if (listener_.joinable()) {
+    http_->stop();
+    listener_.join();
+  }
+}
+
+void CaptionServer::listen_in_background() {
+  port_ = opts_.port == 0 ? http_->bind_to_any_port(opts_.host) : (http_->bind_to_port(opts_.host, opts_.port) ? opts_.port : -1);
+  if (port_ <= 0)
+    throw Error("cannot listen on " + opts_.host + ":" + std::to_string(opts_.port) +
+                " (in use, or not an address of this machine)");
+  listener_ = std::thread([this] { http_->listen_after_bind(); });
+}
+
+void CaptionServer::set_backend(CaptionBackend* backend, const DecodeOptions& defaults,
+                                int64_t prompt_tokens_per_image) {
+  defaults_ = defaults;
+  prompt_tokens_per_image_ = prompt_tokens_per_image;
+  scheduler_ = std::make_unique<CaptionScheduler>(*backend, opts_.scheduler, &metrics_);
+  ready_ = true;
+}
+
+void CaptionServer::stop() {
+  if (draining_.exchange(true)) return;
+  if (scheduler_) scheduler_->stop();
+  const auto deadline = Clock::now() + opts_.drain_timeout;
+  while (in_flight_ > 0 && Clock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  http_->stop();
+}
+
+void CaptionServer::wait() {
+  if (listener_.joinable()) listener_.join();
+}
+
+void CaptionServer::log_line(const Exchange& x) const {
+  json j = {{"time", static_cast<int64_t>(std::time(nullptr))},
+            {"id", x.id},
+            {"method", x.req.method},
+            {"path", x.req.path},
+            {"status", x.res.status},
+            {"latency_ms", std::chrono::duration<double, std::milli>(Clock::now() - x.start).count()}};
+  if (x.batch_rows > 0) j["batch_rows"] = x.batch_rows;
+  if (!x.error.empty()) j["error"] = x.error;
+  std::lock_guard<std::mutex> lock(log_mu_);
+  *log_ << j.dump() << "\n";
+  log_->flush();
+}
+
+Answer CaptionServer::caption(Exchange& x, CaptionRequest request) {
+  if (!request.model.empty() && request.model != model_)
+    throw ApiError(404, "the model '" + request.model + "' does not exist; this server has '" + model_ + "'", "model",
+                   "model_not_found");
+  Ticket t = scheduler_->submit(std::move(request));
+  if (t.answer.wait_for(opts_.request_timeout) != std::future_status::ready) {
+    *t.cancelled = true;
+    throw ApiError(504, "no caption within " + std::to_string(opts_.request_timeout.count()) + " s", "", "timeout");
+  }
+  Answer a = t.answer.get();
+  x.batch_rows = a.batch_rows;
+  return a;
+}
+
+void CaptionServer::chat_completions(Exchange& x) {
+  const std::string type = x.req.get_header_value("Content-Type");
+  if (type.rfind("application/json", 0) != 0)
+    throw ApiError(415, "Content-Type must be application/json", "", "unsupported_media_type");
+  CaptionRequest request = parse_chat_request(x.req.body, defaults_, opts_.limits);
+  const bool stream = request.stream;
+  const int64_t prompt = prompt_tokens_per_image_ * static_cast<int64_t>(request.images.size());
+  Answer a = caption(x, std::move(request));
+  const int64_t created = static_cast<int64_t>(std::time(nullptr));
+  int64_t completion = 0;
+  for (const Caption& c : a.choices) completion += c.scored_tokens;
+  if (!stream) {
+    json choices = json::array();
+    for (size_t i = 0; i < a.choices.size(); ++i)
+      choices.push_back({{"index", i},
+                         {"message", {{"role", "assistant"}, {"content", a.choices[i].text}}},
+                         {"logprobs", nullptr},
+                         {"finish_reason", finish_reason(a.choices[i])}});
+    x.res.set_content(json{{"id", x.id},
+                           {"object", "chat.completion"},
+                           {"created", created},
+                           {"model", model_},
+                           {"choices", choices},
+                           {"usage",
+                            {{"prompt_tokens", prompt},
+                             {"completion_tokens", completion},
+                             {"total_tokens", prompt + completion}}}}
+                          .dump(),
+                      "application/json");
+    return;
+  }
+  // Server-sent events: each choice's caption as one delta, then its finish, then [DONE].
+  std::string events;
+  auto chunk = [&](const json& choices, const json& extra = json::object()) {
+    json j = {{"id", x.id}, {"object", "chat.completion.chunk"}, {"created", created}, {"model", model_}, {"choices", choices}};
+    for (const auto& [k, v] : extra.items()) j[k] = v;
+    events += "data: " + j.dump() + "\n\n";
+  };
+  for (size_t i = 0; i < a.choices.size(); ++i) {
+    chunk(json::array({{{"index", i}, {"delta", {{"role", "assistant"}, {"content", a.choices[i].text}}}, {"finish_reason", nullptr}}}));
+    chunk(json::array({{{"index", i}, {"delta", json::object()}, {"finish_reason", finish_reason(a.choices[i])}}}));
+  }
+  chunk(json::array(), {{"usage", {{"prompt_tokens", prompt}, {"completion_tokens", completion}, {"total_tokens", prompt + completion}}}});
+  events += "data: [DONE]\n\n";
+  x.res.set_header("Cache-Control", "no-cache");
+  x.res.set_content(events, "text/event-stream");
+}
+
+void CaptionServer::captions(Exchange& x) {
+  std::string bytes;
+  const std::string type = x.req.get_header_value("Content-Type");
+  if (x.req.is_multipart_form_data()) {
+    for (const char* name : {"image", "file"})
+      if (x.req.has_file(name)) {
+        bytes = x.req.get_file_value(name).content;
+        break;
+      }
+    if (bytes.empty()) throw ApiError(400, "multipart body without an 'image' (or 'file') field", "image", "no_image");
+  } else if (type.rfind("image/", 0) == 0 || type == "application/octet-stream") {
+    bytes = x.req.body;
+  } else {
+    throw ApiError(415, "send the image bytes with an image/* Content-Type, or multipart/form-data", "",
+                   "unsupported_media_type");
+  }
+  std::map<std::string, std::string> params;
+  for (const auto& [k, v] : x.req.params) params[k] = v;
+  CaptionRequest request = parse_caption_request(bytes, params, defaults_, opts_.limits);
+  Answer a = caption(x, std::move(request));
+  json captions = json::array();
+  int64_t tokens = 0;
+  for (const Caption& c : a.choices) {
+    captions.push_back({{"text", c.text}, {"mean_logprob", c.scored_tokens > 0 ? json(c.mean_logprob()) : json(nullptr)},
+                        {"finish_reason", finish_reason(c)}});
+    tokens += c.scored_tokens;
+  }
+  x.res.set_content(json{{"id", x.id}, {"model", model_}, {"caption", a.choices.front().text}, {"captions", captions},
+                         {"usage", {{"completion_tokens", tokens}}}}
+                        .dump(),
+                    "application/json");
+}
+
+void CaptionServer::routes() {
+  // Every captioning endpoint: readiness, the key, errors in OpenAI's shape, metrics, the log line.
+  auto api = [this](const std::string& endpoint, void (CaptionServer::*handler)(Exchange&)) {
+    return [this, endpoint, handler](const httplib::Request& req, httplib::Response& res) {
+      Exchange x{req, res, {}, {}, {}};
+      x.endpoint = endpoint;
+      x.id = (endpoint == "chat" ? "chatcmpl-" : "caption-") + std::to_string(next_id_++);
+      ++in_flight_;
+      try {
+        if (!opts_.api_key.empty()) {
+          const std::string auth = req.get_header_value("Authorization");
+          if (auth.rfind("Bearer ", 0) != 0 || !same_key(auth.substr(7), opts_.api_key))
+            throw ApiError(401, "missing or wrong API key (Authorization: Bearer ...)", "", "unauthorized");
+        }
+        if (draining_) throw ApiError(503, "the server is shutting down", "", "shutting_down");
+        if (!ready_) throw ApiError(503, "the model is still loading", "", "loading");
+        (this->*handler)(x);
+        res.status = 200;
+      } catch (const ApiError& e) {
+        res.status = e.status();
+        if (e.status() == 429 || e.status() == 503) res.set_header("Retry-After", "1");
+        res.set_content(e.to_json().dump(), "application/json");
+        x.error = e.code().empty() ? e.type() : e.code();
+        metrics_.error(x.error);
+      } catch (const std::exception& e) {
+        res.status = 500;
+        res.set_content(ApiError(500, "internal error while captioning (see the server's log)", "", "internal").to_json().dump(),
+                        "application/json");
+        x.error = "internal";
+        metrics_.error(x.error);
+        std::lock_guard<std::mutex> lock(log_mu_);
+        *log_ << "clipcap-serve: " << x.id << ": internal error: " << e.what() << "\n";
+      }
+      --in_flight_;
+      metrics_.request(endpoint, res.status, std::chrono::duration<double>(Clock::now() - x.start).count());
+      log_line(x);
+    };
+  };
+  http_->Post("/v1/chat/completions", api("chat", &CaptionServer::chat_completions));
+  http_->Post("/v1/captions", api("captions", &CaptionServer::captions));
+  http_->Get("/v1/models", [this](const httplib::Request&, httplib::Response& res) {
+    res.set_content(json{{"object", "list"},
+                         {"data", json::array({{{"id", model_}, {"object", "model"}, {"created", 0}, {"owned_by", "clipcap"}}})}}
+                        .dump(),
+                    "application/json");
+  });
+  http_->Get("/health", [this](const httplib::Request&, httplib::Response& res) {
+    const char* state = draining_ ? "shutting_down" : ready_ ? "ok" : "loading";
+    res.status = ready_ && !draining_ ? 200 : 503;
+    res.set_content(json{{"status", state}}.dump(), "application/json");
+  });
+  http_->Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+    if (scheduler_) metrics_.set_queue_depth(static_cast<int64_t>(scheduler_->depth()));
+    res.set_content(metrics_.prometheus_text(), "text/plain; version=0.0.4");
+  });
+  // What httplib answers itself (unknown path, body too large, ...) also in OpenAI's shape.
+  http_->set_error_handler([this](const httplib::Request& req, httplib::Response& res) {
+    if (!res.body.empty()) return;
+    std::string message = "error";
+    if (res.status == 404) message = "no such endpoint: " + req.method + " " + req.path;
+    if (res.status == 413) message = "the body is larger than " + std::to_string(opts_.max_body_bytes) + " bytes";
+    if (res.status == 400) message = "malformed HTTP request";
+    res.set_content(ApiError(res.status, message, "", res.status == 413 ? "body_too_large" : "").to_json().dump(),
+                    "application/json");
+    metrics_.error(res.status == 413 ? "body_too_large" : std::to_string(res.status));
+  });
+  http_->set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
+    res.status = 500;
+    res.set_content(ApiError(500, "internal error", "", "internal").to_json().dump(), "application/json");
+  });
+}
+
+}  // namespace clipcap
