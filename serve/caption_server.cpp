@@ -43,6 +43,9 @@ CaptionServer::CaptionServer(ServerOptions opts, std::string model_name, std::os
   const int threads = std::max(1, opts_.http_threads);
   http_->new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
   http_->set_payload_max_length(opts_.max_body_bytes);
+  // A connection holds a pool thread while kept alive; closing it after httplib's default of 5
+  // requests races with a client already sending the next one (a lost request under load).
+  http_->set_keep_alive_max_count(1000);
   http_->set_read_timeout(static_cast<time_t>(opts_.read_timeout.count()), 0);
   http_->set_write_timeout(static_cast<time_t>(opts_.read_timeout.count()), 0);
   routes();

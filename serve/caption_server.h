@@ -44,7 +44,8 @@ struct ServerOptions {
   std::chrono::seconds request_timeout{60};     // --request-timeout
   std::chrono::seconds read_timeout{10};        // a client that sends nothing for this long is dropped
   std::chrono::seconds drain_timeout{30};       // stop(): how long in-flight requests may finish
-  int http_threads = 64;                        // connections served at once
+  int http_threads = 128;                       // --http-threads: connections served at once (a kept-alive
+                                                //   connection holds one; more wait for a free thread)
   RequestLimits limits;
   SchedulerOptions scheduler;
 };
