@@ -3,6 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
+scripts/fetch_openai_client.sh > /dev/null  # the official OpenAI client the server's tests use (npm)
 jobs=$(nproc 2>/dev/null || echo 2)
 cd "${CLIPCAP_BUILD_DIR:-build}"
 ctest -j"$jobs" --output-on-failure --timeout 600

@@ -180,6 +180,29 @@ TEST(ServeCli, CaptionsEqualClipcapInferGreedySampledAndStreamed) {
   EXPECT_NE(log.find("clipcap-serve: stopped"), std::string::npos) << log;
 }
 
+TEST(ServeCli, TheOfficialOpenAiClientGetsTheCaptionsClipcapInferWrites) {
+  // The npm package `openai`, installed by scripts/fetch_openai_client.sh (scripts/test.sh runs it).
+  auto fetched = run(source_path("scripts/fetch_openai_client.sh"));
+  ASSERT_EQ(fetched.exit_code, 0) << "the openai npm package is needed (scripts/fetch_openai_client.sh): " << fetched.err;
+  const std::string package = fetched.out.substr(0, fetched.out.find('\n'));
+  Server s("");
+  const std::string image = fixture(kImage);
+  auto r = run("node " + source_path("tests/serve_openai_client.cjs") + " " + package + " " + s.url("/v1") + " " + image);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  json got = json::parse(r.out, nullptr, false);
+  ASSERT_FALSE(got.is_discarded()) << r.out;
+  EXPECT_EQ(got["greedy"], infer(image));
+  EXPECT_EQ(got["finish_reason"], "stop");
+  EXPECT_GT(got["total_tokens"].get<int>(), 0);
+  EXPECT_EQ(got["sampled"][0], infer(image, "--strategy sample --temperature 0.9 --seed 11"));
+  EXPECT_EQ(got["sampled"][1], infer(image, "--strategy sample --temperature 0.9 --seed 12"));
+  EXPECT_EQ(got["streamed"], got["greedy"]);
+  EXPECT_EQ(got["models"], json::array({"emoji-tiny"}));
+  EXPECT_EQ(got["error"]["status"], 404);
+  EXPECT_EQ(got["error"]["type"], "invalid_request_error");
+  EXPECT_EQ(s.stop(), 0);
+}
+
 TEST(ServeCli, ConcurrentRequestsShareBatchesAndGetTheirOwnCaptions) {
   Server s("--batch-wait-ms 50");
   const std::string a = fixture(kImage), b = fixture(kOther);
@@ -310,6 +333,35 @@ TEST(ServeCli, EveryBadRequestGetsItsStatusAndTheServerGoesOn) {
       "Content-Type: application/json\\r\\nContent-Length: 100000\\r\\n\\r\\n{\" >&3; sleep 0.3; exec 3>&-'");
   run("bash -c 'exec 3<>" + tcp + "; sleep 0.3; exec 3>&-'");
   EXPECT_EQ(post_json(s, "/v1/chat/completions", good).status, 200);
+  EXPECT_EQ(s.stop(), 0);
+}
+
+TEST(ServeCli, SixtyFourClientsSendTwoThousandRequestsAndNoneIsLost) {
+  Server s("");
+  const std::string load = binary_dir() + "/bench/serve_load";
+  ASSERT_TRUE(fs::exists(load)) << load << " (built with the benchmarks, CLIPCAP_BUILD_BENCH=ON)";
+  auto r = run(load + " --url " + s.url("") + " --clients 64 --requests 2000 " + fixture(kImage) + " " + fixture(kOther));
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  json got = json::parse(r.out, nullptr, false);
+  EXPECT_EQ(got["ok"], 2000) << r.out;
+  EXPECT_EQ(got["failed"], 0) << r.out;
+  EXPECT_GT(got["mean_batch_rows"].get<double>(), 2.0) << "concurrent requests should share batches: " << r.out;
+  EXPECT_EQ(s.stop(), 0);
+}
+
+TEST(ServeCli, FileUrlsOnlyBelowTheAllowedDirectory) {
+  const std::string allowed = temp_dir("serve-files");
+  fs::copy_file(fixture(kImage), allowed + "/a.png");
+  Server s("--allow-file-dir " + allowed);
+  Reply ok = post_json(s, "/v1/chat/completions", chat("file://" + allowed + "/a.png").dump());
+  ASSERT_EQ(ok.status, 200) << ok.body;
+  EXPECT_EQ(ok.json_body()["choices"][0]["message"]["content"], infer(fixture(kImage)));
+  Reply outside = post_json(s, "/v1/chat/completions", chat("file://" + allowed + "/../" + fs::path(allowed).filename().string() + "/../x.png").dump());
+  EXPECT_EQ(outside.status, 403) << outside.body;
+  Reply elsewhere = post_json(s, "/v1/chat/completions", chat("file://" + fixture(kImage)).dump());
+  EXPECT_EQ(elsewhere.status, 403) << elsewhere.body;
+  EXPECT_EQ(elsewhere.json_body()["error"]["message"].get<std::string>().find(fixture(kImage)), std::string::npos)
+      << "the error does not echo server paths";
   EXPECT_EQ(s.stop(), 0);
 }
 
