@@ -257,9 +257,12 @@ void CaptionServer::routes() {
     if (res.status == 404) message = "no such endpoint: " + req.method + " " + req.path;
     if (res.status == 413) message = "the body is larger than " + std::to_string(opts_.max_body_bytes) + " bytes";
     if (res.status == 400) message = "malformed HTTP request";
-    res.set_content(ApiError(res.status, message, "", res.status == 413 ? "body_too_large" : "").to_json().dump(),
-                    "application/json");
-    metrics_.error(res.status == 413 ? "body_too_large" : std::to_string(res.status));
+    const std::string code = res.status == 413 ? "body_too_large" : res.status == 404 ? "no_such_endpoint" : "bad_http";
+    res.set_content(ApiError(res.status, message, "", code).to_json().dump(), "application/json");
+    metrics_.error(code);
+    metrics_.request("other", res.status, 0.0);
+    Exchange x{req, res, "-", "other", code};
+    log_line(x);
   });
   http_->set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
     res.status = 500;

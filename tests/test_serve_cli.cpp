@@ -334,6 +334,11 @@ TEST(ServeCli, EveryBadRequestGetsItsStatusAndTheServerGoesOn) {
   run("bash -c 'exec 3<>" + tcp + "; sleep 0.3; exec 3>&-'");
   EXPECT_EQ(post_json(s, "/v1/chat/completions", good).status, 200);
   EXPECT_EQ(s.stop(), 0);
+  // One log line per request, the refused ones included.
+  const std::string log = s.log();
+  EXPECT_NE(log.find("\"error\":\"body_too_large\""), std::string::npos) << log;
+  EXPECT_NE(log.find("\"error\":\"no_such_endpoint\""), std::string::npos) << log;
+  EXPECT_NE(log.find("\"error\":\"image_too_large\""), std::string::npos) << log;
 }
 
 TEST(ServeCli, SixtyFourClientsSendTwoThousandRequestsAndNoneIsLost) {
