@@ -53,8 +53,10 @@ class CaptionBackend {
 
   virtual ImagePayload prepare(const Image& image) const = 0;  // thread-safe
   virtual std::vector<ImagePayload> encode(std::vector<ImagePayload> prepared) = 0;
+  // observer (optional): each request's text as it grows and its caption as soon as it is done,
+  // for callers that answer before the whole batch ends (the caption server).
   virtual std::vector<Caption> caption(const std::vector<std::vector<const ImagePayload*>>& requests,
-                                       const DecodeOptions& opts) = 0;
+                                       const DecodeOptions& opts, CaptionObserver* observer = nullptr) = 0;
 
   // Set when encode() gives payloads whose tensor is a (D) float32 CLIP embedding of this kind;
   // caption() then also takes payloads made from stored embeddings of that kind.

@@ -47,7 +47,7 @@ std::vector<ImagePayload> LocalBackend::encode(std::vector<ImagePayload> prepare
 }
 
 std::vector<Caption> LocalBackend::caption(const std::vector<std::vector<const ImagePayload*>>& requests,
-                                           const DecodeOptions& opts) {
+                                           const DecodeOptions& opts, CaptionObserver* observer) {
   if (requests.empty()) return {};
   std::vector<torch::Tensor> rows;
   rows.reserve(requests.size());
@@ -61,7 +61,7 @@ std::vector<Caption> LocalBackend::caption(const std::vector<std::vector<const I
     for (const ImagePayload* p : r) embs.push_back(p->tensor);
     rows.push_back(torch::stack(embs).mean(0));  // (Dc)
   }
-  return captioner_.captions_for(torch::stack(rows), opts);
+  return captioner_.captions_for(torch::stack(rows), opts, observer);
 }
 
 std::optional<EmbeddingSpace> LocalBackend::embedding_space() const {

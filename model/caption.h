@@ -21,4 +21,13 @@ struct Caption {
   }
 };
 
+// Told about captions while a batch is generated, by request index: the text so far (when the
+// strategy writes token by token) and each caption as soon as it is complete.
+class CaptionObserver {
+ public:
+  virtual ~CaptionObserver() = default;
+  virtual void partial(size_t i, const std::string& text_so_far) {}
+  virtual void finished(size_t i, const Caption& caption) {}
+};
+
 }  // namespace clipcap

@@ -1,5 +1,8 @@
 #include "model/captioner.h"
 
+#include <functional>
+#include <memory>
+
 #include <torch/torch.h>
 
 #include <filesystem>
@@ -314,15 +317,39 @@ void check_embeddings(const torch::Tensor& embeds, int64_t width) {
 }
 }  // namespace
 
-std::vector<Caption> Captioner::captions_for(const torch::Tensor& embeds, const DecodeOptions& opts) {
+namespace {
+
+// Token ids -> the caption observer's texts and captions.
+class TextObserver : public GenerationObserver {
+ public:
+  TextObserver(CaptionObserver& out, std::function<std::string(const std::vector<int64_t>&)> text)
+      : out_(out), text_(std::move(text)) {}
+  void token(int64_t row, const std::vector<int64_t>& tokens) override { out_.partial(static_cast<size_t>(row), text_(tokens)); }
+  void finished(int64_t row, const Generated& g) override {
+    out_.finished(static_cast<size_t>(row), {text_(g.tokens), g.logprob, g.scored_tokens, static_cast<int64_t>(g.tokens.size())});
+  }
+
+ private:
+  CaptionObserver& out_;
+  std::function<std::string(const std::vector<int64_t>&)> text_;
+};
+
+}  // namespace
+
+std::vector<Caption> Captioner::captions_for(const torch::Tensor& embeds, const DecodeOptions& opts,
+                                             CaptionObserver* observer) {
   torch::NoGradGuard no_grad;
   check_embeddings(embeds, cfg_.mapping.input_size);
   std::vector<Caption> out;
   if (cfg_.legacy) {
     for (auto& tokens : generate_tokens(embeds, opts)) out.push_back({text(tokens)});
+    if (observer)
+      for (size_t i = 0; i < out.size(); ++i) observer->finished(i, out[i]);
     return out;
   }
-  for (auto& g : generate_scored(gpt2_, prefix(embeds), opts, tokenizer_->eos_id()))
+  std::unique_ptr<TextObserver> texts;
+  if (observer) texts = std::make_unique<TextObserver>(*observer, [this](const std::vector<int64_t>& t) { return text(t); });
+  for (auto& g : generate_scored(gpt2_, prefix(embeds), opts, tokenizer_->eos_id(), texts.get()))
     out.push_back({text(g.tokens), g.logprob, g.scored_tokens, static_cast<int64_t>(g.tokens.size())});
   return out;
 }

@@ -118,7 +118,9 @@ class Captioner {
   torch::Tensor prefix(const torch::Tensor& embeds);              // (B, Dc) -> (B, ep_len, D), model dtype
   std::vector<std::vector<int64_t>> generate_tokens(const torch::Tensor& embeds, const DecodeOptions& opts);
   // (B, Dc) embeddings -> B captions with their log-probabilities.
-  std::vector<Caption> captions_for(const torch::Tensor& embeds, const DecodeOptions& opts);
+  // observer: told each caption's text as it grows and the caption when it ends.
+  std::vector<Caption> captions_for(const torch::Tensor& embeds, const DecodeOptions& opts,
+                                    CaptionObserver* observer = nullptr);
   std::vector<std::string> caption_embeddings(const torch::Tensor& embeds, const DecodeOptions& opts);  // texts only
   std::vector<std::string> caption_images(const std::vector<Image>& images, const DecodeOptions& opts);
   std::string text(const std::vector<int64_t>& tokens) const;  // the caption for generated tokens

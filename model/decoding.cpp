@@ -47,7 +47,7 @@ std::unique_ptr<SearchStrategy> make_search_strategy(const DecodeOptions& opts) 
 }
 
 std::vector<Generated> generate_scored(GPT2& gpt2, const torch::Tensor& prefix_embeds, const DecodeOptions& opts,
-                                       int64_t eos_id) {
+                                       int64_t eos_id, GenerationObserver* observer) {
   opts.validate();
   if (prefix_embeds.dim() != 3 || prefix_embeds.size(2) != gpt2->config.n_embd)
     throw Error("generate: prefix embeddings must be (B, P, " + std::to_string(gpt2->config.n_embd) + "), got " +
@@ -61,7 +61,12 @@ std::vector<Generated> generate_scored(GPT2& gpt2, const torch::Tensor& prefix_e
   torch::NoGradGuard no_grad;
   EvalModeGuard eval(*gpt2);
   auto prefix = prefix_embeds.to(gpt2->wte->weight.options());
-  return make_search_strategy(opts)->search(*gpt2, prefix, eos_id);
+  auto strategy = make_search_strategy(opts);
+  strategy->observer = observer;
+  std::vector<Generated> out = strategy->search(*gpt2, prefix, eos_id);
+  if (observer && !strategy->reports_rows())
+    for (size_t b = 0; b < out.size(); ++b) observer->finished(static_cast<int64_t>(b), out[b]);
+  return out;
 }
 
 std::vector<std::vector<int64_t>> generate(GPT2& gpt2, const torch::Tensor& prefix_embeds, const DecodeOptions& opts,

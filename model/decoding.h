@@ -39,9 +39,23 @@ struct Generated {
   int64_t scored_tokens = 0;    // how many tokens that sum covers (tokens.size() + 1 with an EOS)
 };
 
+// Told how generation goes, row by row, while it runs (the caption server streams tokens and
+// answers a request as soon as its row ends, not when the whole batch has). Called on the
+// generating thread.
+class GenerationObserver {
+ public:
+  virtual ~GenerationObserver() = default;
+  virtual void token(int64_t row, const std::vector<int64_t>& tokens_so_far) {}
+  virtual void finished(int64_t row, const Generated& g) {}  // once per row; g.tokens without the EOS
+};
+
 class SearchStrategy {
  public:
   virtual ~SearchStrategy() = default;
+  // Strategies that write one token per row and step tell the observer each token and each row's
+  // end as they happen; the others (beam search) have generate_scored report every row at the end.
+  virtual bool reports_rows() const { return false; }
+  GenerationObserver* observer = nullptr;
   // prefix_embeds (B, P, D) in the model's dtype, under NoGradGuard, model in eval mode.
   virtual std::vector<Generated> search(GPT2Impl& gpt2, const torch::Tensor& prefix_embeds, int64_t eos_id) = 0;
 };
@@ -59,7 +73,7 @@ std::unique_ptr<SearchStrategy> make_search_strategy(const DecodeOptions& opts);
 // prefix_embeds: (B, P, D) given to GPT-2 as inputs_embeds (GPT-2 adds wpe). eos_id < 0: never
 // stop early. Returns B sequences. Runs under NoGradGuard, model in eval mode.
 std::vector<Generated> generate_scored(GPT2& gpt2, const torch::Tensor& prefix_embeds, const DecodeOptions& opts,
-                                       int64_t eos_id);
+                                       int64_t eos_id, GenerationObserver* observer = nullptr);
 // The same, tokens only.
 std::vector<std::vector<int64_t>> generate(GPT2& gpt2, const torch::Tensor& prefix_embeds, const DecodeOptions& opts,
                                            int64_t eos_id);

@@ -36,13 +36,21 @@ std::vector<Generated> TokenSearch::search(GPT2Impl& gpt2, const torch::Tensor& 
       Generated& g = out[state.rows[i]];
       g.logprob += lp[static_cast<int64_t>(i)];
       ++g.scored_tokens;
-      if (next[i] == eos_id) continue;
+      if (next[i] == eos_id) {
+        if (observer) observer->finished(state.rows[i], {tokens[state.rows[i]], g.logprob, g.scored_tokens});
+        continue;
+      }
       tokens[state.rows[i]].push_back(next[i]);
+      if (observer) observer->token(state.rows[i], tokens[state.rows[i]]);
       keep.push_back(static_cast<int64_t>(i));
       keep_rows.push_back(state.rows[i]);
       keep_tokens.push_back(next[i]);
     }
-    if (keep.empty() || step + 1 == opts_.max_len) break;
+    if (keep.empty() || step + 1 == opts_.max_len) {
+      if (observer)  // the rows max_len ended
+        for (int64_t r : keep_rows) observer->finished(r, {tokens[r], out[r].logprob, out[r].scored_tokens});
+      break;
+    }
     if (keep.size() != next.size()) cache.reorder(index_tensor(keep, device));
     state.rows = std::move(keep_rows);
     logits = step_logits(gpt2, keep_tokens, cache, device);

@@ -14,6 +14,7 @@ class TokenSearch : public SearchStrategy {
  public:
   explicit TokenSearch(const DecodeOptions& opts);
   std::vector<Generated> search(GPT2Impl& gpt2, const torch::Tensor& prefix_embeds, int64_t eos_id) override;
+  bool reports_rows() const override { return true; }
 
  protected:
   virtual void start(int64_t batch) {}
