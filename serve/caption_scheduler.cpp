@@ -1,5 +1,6 @@
 #include "serve/caption_scheduler.h"
 
+#include <functional>
 #include <map>
 
 #include "serve/api_error.h"
@@ -7,12 +8,43 @@
 
 namespace clipcap {
 
+void CaptionStream::push(StreamEvent e) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    events_.push_back(std::move(e));
+  }
+  cv_.notify_all();
+}
+
+bool CaptionStream::pop(StreamEvent& e, std::chrono::milliseconds timeout) {
+  std::unique_lock<std::mutex> lock(mu_);
+  if (!cv_.wait_for(lock, timeout, [&] { return !events_.empty(); })) return false;
+  e = std::move(events_.front());
+  events_.pop_front();
+  return true;
+}
+
 struct CaptionScheduler::Job {
   CaptionRequest request;
   std::vector<ImagePayload> payloads;  // prepared, then encoded
   std::promise<Answer> promise;
   std::shared_ptr<std::atomic<bool>> cancelled = std::make_shared<std::atomic<bool>>(false);
+  std::shared_ptr<CaptionStream> stream;
+  // Filled while the batch runs.
+  Answer answer;
+  int remaining = 0;               // choices not finished yet
+  std::vector<std::string> sent;   // per choice: the text streamed so far
+  std::vector<bool> done;          // per choice: finished
+  bool answered = false;
 };
+
+namespace {
+
+const std::string kReplacement = "\xEF\xBF\xBD";  // U+FFFD: a character whose bytes are not all written yet
+
+bool starts_with(const std::string& s, const std::string& prefix) { return s.compare(0, prefix.size(), prefix) == 0; }
+
+}  // namespace
 
 CaptionScheduler::CaptionScheduler(CaptionBackend& backend, SchedulerOptions opts, ServerMetrics* metrics)
     : backend_(backend), opts_(opts), metrics_(metrics) {
@@ -42,7 +74,8 @@ Ticket CaptionScheduler::submit(CaptionRequest request) {
   for (const Image& image : request.images) job->payloads.push_back(backend_.prepare(image));
   job->request = std::move(request);
   job->request.images.clear();  // the payloads carry them from here
-  Ticket t{job->promise.get_future(), job->cancelled};
+  if (job->request.stream) job->stream = std::make_shared<CaptionStream>();
+  Ticket t{job->promise.get_future(), job->cancelled, job->stream};
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (stopping_) throw ApiError(503, "the server is shutting down", "", "shutting_down");
@@ -121,10 +154,57 @@ void CaptionScheduler::run_batch(std::vector<std::shared_ptr<Job>>& all) {
         g.second.push_back({j.get(), c});
         ++rows;
       }
-    std::map<Job*, Answer> answers;
-    for (auto& j : jobs) answers[j.get()].choices.resize(static_cast<size_t>(j->request.n));
+    for (auto& j : jobs) {
+      j->answer.choices.resize(static_cast<size_t>(j->request.n));
+      j->answer.batch_rows = rows;
+      j->remaining = j->request.n;
+      j->sent.assign(static_cast<size_t>(j->request.n), "");
+      j->done.assign(static_cast<size_t>(j->request.n), false);
+    }
+    if (metrics_) metrics_->batch(rows);
+    // A choice's end answers its request at once when it was the request's last.
+    auto finish = [&](Job& j, int choice, const Caption& c) {
+      if (j.answered || j.done[static_cast<size_t>(choice)]) return;  // reported already
+      j.done[static_cast<size_t>(choice)] = true;
+      j.answer.choices[static_cast<size_t>(choice)] = c;
+      if (metrics_) metrics_->tokens(c.scored_tokens);
+      if (j.stream) {
+        const std::string& sent = j.sent[static_cast<size_t>(choice)];
+        StreamEvent e;
+        e.choice = choice;
+        e.delta = starts_with(c.text, sent) ? c.text.substr(sent.size()) : "";
+        e.finished = true;
+        e.caption = c;
+        j.stream->push(std::move(e));
+      }
+      if (--j.remaining == 0) {
+        j.answered = true;
+        j.promise.set_value(j.answer);
+      }
+    };
+    struct Observer : CaptionObserver {
+      std::vector<Row>* members;
+      size_t first;
+      std::function<void(Job&, int, const Caption&)> finish;
+      void partial(size_t i, const std::string& text) override {
+        const Row& r = (*members)[first + i];
+        if (!r.job->stream) return;
+        std::string& sent = r.job->sent[static_cast<size_t>(r.choice)];
+        // Only text that can no longer change: a growing prefix, no half-written character.
+        if (text.size() <= sent.size() || !starts_with(text, sent)) return;
+        if (text.size() >= 3 && text.compare(text.size() - 3, 3, kReplacement) == 0) return;
+        StreamEvent e;
+        e.choice = r.choice;
+        e.delta = text.substr(sent.size());
+        sent = text;
+        r.job->stream->push(std::move(e));
+      }
+      void finished(size_t i, const Caption& c) override {
+        const Row& r = (*members)[first + i];
+        finish(*r.job, r.choice, c);
+      }
+    };
     const size_t per_call = static_cast<size_t>(std::max(1, backend_.caption_batch()));
-    int64_t tokens = 0;
     for (auto& [key, group] : groups) {
       auto& [opts, members] = group;
       for (size_t b = 0; b < members.size(); b += per_call) {
@@ -135,25 +215,24 @@ void CaptionScheduler::run_batch(std::vector<std::shared_ptr<Job>>& all) {
           for (const auto& p : members[i].job->payloads) images.push_back(&p);
           requests.push_back(std::move(images));
         }
-        std::vector<Caption> captions = backend_.caption(requests, opts);
-        for (size_t i = b; i < e; ++i) {
-          tokens += captions[i - b].scored_tokens;
-          answers[members[i].job].choices[static_cast<size_t>(members[i].choice)] = std::move(captions[i - b]);
-        }
+        Observer observer;
+        observer.members = &members;
+        observer.first = b;
+        observer.finish = finish;
+        std::vector<Caption> captions = backend_.caption(requests, opts, &observer);
+        for (size_t i = b; i < e; ++i) finish(*members[i].job, members[i].choice, captions[i - b]);  // unreported ones
       }
-    }
-    if (metrics_) metrics_->batch(rows), metrics_->tokens(tokens);
-    for (auto& j : jobs) {
-      Answer a = std::move(answers[j.get()]);
-      a.batch_rows = rows;
-      j->promise.set_value(std::move(a));
     }
   } catch (...) {
     for (auto& j : jobs) {
-      try {
-        j->promise.set_exception(std::current_exception());
-      } catch (const std::future_error&) {
-      }  // already answered
+      if (j->answered) continue;
+      j->answered = true;
+      if (j->stream) {
+        StreamEvent e;
+        e.error = "captioning failed";
+        j->stream->push(std::move(e));
+      }
+      j->promise.set_exception(std::current_exception());
     }
   }
 }

@@ -2,7 +2,9 @@
 // at most `max_wait` for more (up to `max_batch` captions), runs the CLIP forward for all their
 // images at once, then generates the captions of each group of requests that share decoding
 // options together (captioner batches are per option set; sampling rows draw from their own
-// seeded generators, so a caption never depends on its batch-mates). The queue is bounded: a full
+// seeded generators, so a caption never depends on its batch-mates). A request is answered as
+// soon as its own captions end, not when its batch does; a streamed one gets its text as the
+// tokens are written. The queue is bounded: a full
 // queue is a 429 for the client, a stopping scheduler a 503, never unbounded memory.
 //
 //   clipcap::CaptionScheduler scheduler(backend, {.max_batch = 32}, &metrics);
@@ -39,9 +41,31 @@ struct Answer {
   int batch_rows = 0;  // captions in the batch this request was generated in
 };
 
+// A streamed request's progress: text deltas per choice as tokens are written, then each
+// choice's end (or an error).
+struct StreamEvent {
+  int choice = 0;
+  std::string delta;      // text added since the last event of this choice
+  bool finished = false;  // the choice's caption is complete (in `caption`)
+  Caption caption;
+  std::string error;      // the batch failed: no more events
+};
+
+class CaptionStream {
+ public:
+  void push(StreamEvent e);
+  bool pop(StreamEvent& e, std::chrono::milliseconds timeout);  // false: nothing within timeout
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<StreamEvent> events_;
+};
+
 struct Ticket {
-  std::future<Answer> answer;
+  std::future<Answer> answer;                    // set as soon as the request's last choice ends
   std::shared_ptr<std::atomic<bool>> cancelled;
+  std::shared_ptr<CaptionStream> stream;         // for requests with stream = true
 };
 
 class CaptionScheduler {

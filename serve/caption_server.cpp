@@ -1,6 +1,7 @@
 #include "serve/caption_server.h"
 
 #include <httplib.h>
+#include <sys/socket.h>
 
 #include <ctime>
 #include <iostream>
@@ -46,6 +47,12 @@ CaptionServer::CaptionServer(ServerOptions opts, std::string model_name, std::os
   // A connection holds a pool thread while kept alive; closing it after httplib's default of 5
   // requests races with a client already sending the next one (a lost request under load).
   http_->set_keep_alive_max_count(1000);
+  // Debian's httplib listens with a backlog of 5: a burst of clients connecting at once overflows
+  // it and some connections fail. Remember the listening socket to listen again with a real one.
+  http_->set_socket_options([this](socket_t sock) {
+    httplib::default_socket_options(sock);
+    listen_socket_ = sock;
+  });
   http_->set_read_timeout(static_cast<time_t>(opts_.read_timeout.count()), 0);
   http_->set_write_timeout(static_cast<time_t>(opts_.read_timeout.count()), 0);
   routes();
@@ -63,6 +70,7 @@ void CaptionServer::listen_in_background() {
   if (port_ <= 0)
     throw Error("cannot listen on " + opts_.host + ":" + std::to_string(opts_.port) +
                 " (in use, or not an address of this machine)");
+  if (listen_socket_ >= 0) ::listen(listen_socket_, SOMAXCONN);
   listener_ = std::thread([this] { http_->listen_after_bind(); });
 }
 
@@ -100,11 +108,15 @@ void CaptionServer::log_line(const Exchange& x) const {
   log_->flush();
 }
 
-Answer CaptionServer::caption(Exchange& x, CaptionRequest request) {
+Ticket CaptionServer::submit(CaptionRequest request) {
   if (!request.model.empty() && request.model != model_)
     throw ApiError(404, "the model '" + request.model + "' does not exist; this server has '" + model_ + "'", "model",
                    "model_not_found");
-  Ticket t = scheduler_->submit(std::move(request));
+  return scheduler_->submit(std::move(request));
+}
+
+Answer CaptionServer::caption(Exchange& x, CaptionRequest request) {
+  Ticket t = submit(std::move(request));
   if (t.answer.wait_for(opts_.request_timeout) != std::future_status::ready) {
     *t.cancelled = true;
     throw ApiError(504, "no caption within " + std::to_string(opts_.request_timeout.count()) + " s", "", "timeout");
@@ -119,13 +131,13 @@ void CaptionServer::chat_completions(Exchange& x) {
   if (type.rfind("application/json", 0) != 0)
     throw ApiError(415, "Content-Type must be application/json", "", "unsupported_media_type");
   CaptionRequest request = parse_chat_request(x.req.body, defaults_, opts_.limits);
-  const bool stream = request.stream;
   const int64_t prompt = prompt_tokens_per_image_ * static_cast<int64_t>(request.images.size());
-  Answer a = caption(x, std::move(request));
   const int64_t created = static_cast<int64_t>(std::time(nullptr));
-  int64_t completion = 0;
-  for (const Caption& c : a.choices) completion += c.scored_tokens;
-  if (!stream) {
+  const int n = request.n;
+  if (!request.stream) {
+    Answer a = caption(x, std::move(request));
+    int64_t completion = 0;
+    for (const Caption& c : a.choices) completion += c.scored_tokens;
     json choices = json::array();
     for (size_t i = 0; i < a.choices.size(); ++i)
       choices.push_back({{"index", i},
@@ -145,21 +157,72 @@ void CaptionServer::chat_completions(Exchange& x) {
                       "application/json");
     return;
   }
-  // Server-sent events: each choice's caption as one delta, then its finish, then [DONE].
-  std::string events;
-  auto chunk = [&](const json& choices, const json& extra = json::object()) {
-    json j = {{"id", x.id}, {"object", "chat.completion.chunk"}, {"created", created}, {"model", model_}, {"choices", choices}};
-    for (const auto& [k, v] : extra.items()) j[k] = v;
-    events += "data: " + j.dump() + "\n\n";
+  stream_chat(x, submit(std::move(request)), created, prompt, n);
+}
+
+// Server-sent events as the captions are written: deltas of each choice's text, its finish, the
+// usage, then [DONE]. The stream holds the server open (draining waits for it) until it ends.
+void CaptionServer::stream_chat(Exchange& x, Ticket ticket, int64_t created, int64_t prompt, int n) {
+  struct State {
+    Ticket ticket;
+    std::string id;
+    int64_t created, prompt, completion = 0;
+    int n, finished = 0;
+    std::vector<bool> started;
   };
-  for (size_t i = 0; i < a.choices.size(); ++i) {
-    chunk(json::array({{{"index", i}, {"delta", {{"role", "assistant"}, {"content", a.choices[i].text}}}, {"finish_reason", nullptr}}}));
-    chunk(json::array({{{"index", i}, {"delta", json::object()}, {"finish_reason", finish_reason(a.choices[i])}}}));
-  }
-  chunk(json::array(), {{"usage", {{"prompt_tokens", prompt}, {"completion_tokens", completion}, {"total_tokens", prompt + completion}}}});
-  events += "data: [DONE]\n\n";
+  auto st = std::make_shared<State>(State{std::move(ticket), x.id, created, prompt, 0, n, 0, std::vector<bool>(n, false)});
+  ++in_flight_;
   x.res.set_header("Cache-Control", "no-cache");
-  x.res.set_content(events, "text/event-stream");
+  x.res.set_chunked_content_provider(
+      "text/event-stream",
+      [this, st](size_t, httplib::DataSink& sink) {
+        auto send = [&](const json& choices, const json& extra = json::object()) {
+          json j = {{"id", st->id}, {"object", "chat.completion.chunk"}, {"created", st->created}, {"model", model_},
+                    {"choices", choices}};
+          for (const auto& [k, v] : extra.items()) j[k] = v;
+          const std::string event = "data: " + j.dump() + "\n\n";
+          return sink.write(event.data(), event.size());
+        };
+        StreamEvent e;
+        while (st->finished < st->n) {
+          if (!st->ticket.stream->pop(e, opts_.request_timeout) || !e.error.empty()) {
+            const std::string error = "data: " + ApiError(e.error.empty() ? 504 : 500,
+                                                          e.error.empty() ? "no caption within the request timeout" : e.error,
+                                                          "", e.error.empty() ? "timeout" : "internal")
+                                                     .to_json()
+                                                     .dump() +
+                                      "\n\n";
+            sink.write(error.data(), error.size());
+            sink.done();
+            return true;
+          }
+          const size_t c = static_cast<size_t>(e.choice);
+          json delta = json::object();
+          if (!st->started[c]) delta["role"] = "assistant", st->started[c] = true;
+          if (!e.delta.empty()) delta["content"] = e.delta;
+          if (delta.size() > 0 &&
+              !send(json::array({{{"index", e.choice}, {"delta", delta}, {"finish_reason", nullptr}}})))
+            return false;  // the client left
+          if (e.finished) {
+            ++st->finished;
+            st->completion += e.caption.scored_tokens;
+            if (!send(json::array({{{"index", e.choice}, {"delta", json::object()}, {"finish_reason", finish_reason(e.caption)}}})))
+              return false;
+          }
+        }
+        send(json::array(), {{"usage",
+                              {{"prompt_tokens", st->prompt},
+                               {"completion_tokens", st->completion},
+                               {"total_tokens", st->prompt + st->completion}}}});
+        const std::string done = "data: [DONE]\n\n";
+        sink.write(done.data(), done.size());
+        sink.done();
+        return true;
+      },
+      [this, st](bool) {
+        *st->ticket.cancelled = true;  // a stream cut short is not worth finishing
+        --in_flight_;
+      });
 }
 
 void CaptionServer::captions(Exchange& x) {

@@ -70,7 +70,9 @@ class CaptionServer {
   struct Exchange;
   void chat_completions(Exchange& x);
   void captions(Exchange& x);
+  Ticket submit(CaptionRequest request);
   Answer caption(Exchange& x, CaptionRequest request);
+  void stream_chat(Exchange& x, Ticket ticket, int64_t created, int64_t prompt, int n);
   void log_line(const Exchange& x) const;
 
   ServerOptions opts_;
@@ -84,6 +86,7 @@ class CaptionServer {
   std::atomic<bool> ready_{false}, draining_{false};
   std::atomic<int64_t> in_flight_{0}, next_id_{1};
   int port_ = 0;
+  int listen_socket_ = -1;
   std::thread listener_;
   mutable std::mutex log_mu_;
 };
