@@ -49,8 +49,11 @@ CaptionServer::CaptionServer(ServerOptions opts, std::string model_name, std::os
   http_->set_keep_alive_max_count(1000);
   // Debian's httplib listens with a backlog of 5: a burst of clients connecting at once overflows
   // it and some connections fail. Remember the listening socket to listen again with a real one.
+  // SO_REUSEADDR only: httplib's default SO_REUSEPORT would let a second server share a port that
+  // is in use, silently splitting the clients between the two.
   http_->set_socket_options([this](socket_t sock) {
-    httplib::default_socket_options(sock);
+    int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
     listen_socket_ = sock;
   });
   http_->set_read_timeout(static_cast<time_t>(opts_.read_timeout.count()), 0);

@@ -263,4 +263,20 @@ TEST(DistributedCli, ClearErrorsForAnUnreachableStoreAnUnevenBatchAndNccl) {
   auto nccl = run("WORLD_SIZE=2 RANK=0 " + train_cmd(config, data, dir + "/nccl") + " --dist-backend nccl");
   EXPECT_EQ(nccl.exit_code, 1);
   EXPECT_NE(nccl.err.find("nccl needs libtorch built with CUDA"), std::string::npos) << nccl.err;
+
+  // Launcher flags and torchrun variables that cannot describe a run: one line naming them.
+  const std::vector<std::pair<std::string, std::string>> bad = {
+      {train_cmd(config, data, dir + "/b1") + " --nproc-per-node 2 --nnodes 2 --node-rank 2", "--node-rank 2 is not below --nnodes 2"},
+      {train_cmd(config, data, dir + "/b2") + " --nproc-per-node -1", "--nproc-per-node must be at least 1"},
+      {train_cmd(config, data, dir + "/b3") + " --nnodes 2", "--nnodes/--node-rank need --nproc-per-node"},
+      {"WORLD_SIZE=2 RANK=x " + train_cmd(config, data, dir + "/b4"), "RANK='x' is not a count or an index"},
+      {"WORLD_SIZE=2 RANK=2 " + train_cmd(config, data, dir + "/b5"), "RANK=2 is not below WORLD_SIZE=2"},
+      {"WORLD_SIZE=2 " + train_cmd(config, data, dir + "/b6"), "RANK is not set"},
+  };
+  for (const auto& [cmd, message] : bad) {
+    auto r = run(cmd);
+    EXPECT_EQ(r.exit_code, 1) << cmd;
+    EXPECT_NE(r.err.find(message), std::string::npos) << cmd << "\n" << r.err;
+  }
+  for (const char* out : {"/b1", "/b2", "/b3", "/b4", "/b5", "/b6"}) EXPECT_FALSE(fs::exists(dir + out)) << out;
 }

@@ -380,6 +380,19 @@ TEST(ServeCli, TheApiKeyIsRequiredComparedAndNeverLogged) {
   EXPECT_EQ(none.json_body()["error"]["type"], "authentication_error");
   EXPECT_EQ(post_json(s, "/v1/chat/completions", body, "-H 'Authorization: Bearer sk-test-5f2d8d'").status, 401);
   EXPECT_EQ(post_json(s, "/v1/chat/completions", body, "-H 'Authorization: Bearer sk-test-5f2d8c'").status, 200);
+  // The port is taken now: a second server says so and exits 1; an empty key file is refused.
+  auto taken = run(tool("clipcap-serve") + " --model " + source_path("models/emoji-tiny") + " --port " +
+                   std::to_string(s.port()));
+  EXPECT_EQ(taken.exit_code, 1);
+  EXPECT_NE(taken.err.find("cannot listen on 127.0.0.1:" + std::to_string(s.port())), std::string::npos) << taken.err;
+  write_text(key_file + ".empty", "\n");
+  auto empty = run(tool("clipcap-serve") + " --model " + source_path("models/emoji-tiny") + " --port 0 --api-key-file " +
+                   key_file + ".empty");
+  EXPECT_EQ(empty.exit_code, 1);
+  EXPECT_NE(empty.err.find("the API key is empty"), std::string::npos) << empty.err;
+  auto no_model = run(tool("clipcap-serve") + " --model " + key_file + " --port 0");
+  EXPECT_NE(no_model.exit_code, 0);
+  EXPECT_NE(no_model.err.find(key_file), std::string::npos) << no_model.err;
   EXPECT_EQ(s.stop(), 0);
   EXPECT_EQ(s.log().find("sk-test"), std::string::npos);
 }
