@@ -1,5 +1,8 @@
 #include "backend/backend_flags.h"
 
+#include <fstream>
+#include <iterator>
+
 #include "common/cli_flags.h"
 #include "common/error.h"
 
@@ -9,8 +12,22 @@ namespace {
 
 LoadedBackend load_local(const BackendFlags& f, const CLI::App& cmd, const LocalBackendOptions& batches) {
   if (f.model.empty()) throw Error("--backend local needs -m/--model, a clipcap model directory");
+  for (const char* flag : {"--endpoint", "--api-model", "--prompt", "--prompt-file"})
+    if (flag_given(cmd, flag)) throw Error(std::string(flag) + " is for --backend openai (the backend is local)");
   LoadedCaptioner loaded = load_captioner(f, cmd);
   return {std::make_unique<LocalBackend>(std::move(loaded.captioner), f.model, batches), loaded.decoding};
+}
+
+LoadedBackend load_openai(const BackendFlags& f, const CLI::App& cmd, const LocalBackendOptions&) {
+  if (!f.model.empty()) throw Error("--backend openai: -m/--model is for the local backend; the endpoint's model is --api-model");
+  OpenAIBackendOptions o = f.remote;
+  if (!f.api_key_file.empty()) o.endpoint.api_key = read_api_key_file(f.api_key_file);
+  const std::string prompt = given_prompt(f);
+  if (!prompt.empty()) o.prompt = prompt;
+  DecodeOptions decoding = resolve_decoding(cmd, f, DecodeOptions{});
+  if (flag_given(cmd, "--max-len")) o.max_tokens = decoding.max_len;
+  chat_params(decoding, o.max_tokens);  // refuses beam search before any request
+  return {std::make_unique<OpenAIBackend>(std::move(o)), decoding};
 }
 
 std::string backend_names() {
@@ -24,6 +41,7 @@ std::string backend_names() {
 const std::vector<BackendEntry>& caption_backends() {
   static const std::vector<BackendEntry> all = {
       {"local", "the clipcap model of -m/--model, on this machine", load_local},
+      {"openai", "a vision-language model behind an OpenAI-compatible endpoint (--endpoint, --api-model)", load_openai},
   };
   return all;
 }
@@ -36,6 +54,34 @@ void add_backend_flags(CLI::App& cmd, BackendFlags& f, bool model_required) {
   add_table_flags(cmd, decode_option_table(), f.decoding, group);
   cmd.add_flag("--sample", f.sample, "the same as --strategy sample")->group(group);
   add_runtime_flags(cmd, f.runtime);
+}
+
+void add_remote_backend_flags(CLI::App& cmd, BackendFlags& f) {
+  const std::string remote = "Remote backend (--backend openai)";
+  OpenAIBackendOptions& r = f.remote;
+  cmd.add_option("--endpoint", r.endpoint.url, "base URL of an OpenAI-compatible API, e.g. http://localhost:8000/v1")->group(remote);
+  cmd.add_option("--api-model", r.endpoint.model, "the model name the endpoint serves")->group(remote);
+  cmd.add_option("--api-key-file", f.api_key_file, "file whose first line is the API key (sent as a Bearer token)")->group(remote);
+  auto* prompt = cmd.add_option("--prompt", f.prompt, "the instruction sent with each image (default: \"" + r.prompt + "\")")->group(remote);
+  cmd.add_option("--prompt-file", f.prompt_file, "the instruction, from a file")->group(remote)->excludes(prompt);
+  cmd.add_option("--concurrency", r.concurrency, "requests in flight")->group(remote)->capture_default_str();
+  cmd.add_option("--timeout", r.endpoint.timeout_s, "seconds an attempt may take")->group(remote)->capture_default_str();
+  cmd.add_option("--retries", r.endpoint.retries, "attempts after the first on connection errors, timeouts, 429 and 5xx")
+      ->group(remote)->capture_default_str();
+  cmd.add_option("--retry-delay", r.endpoint.retry_delay_s, "seconds before the first retry; doubles each time")
+      ->group(remote)->capture_default_str();
+  cmd.add_option("--image-format", r.image_format, "how images are sent: jpeg, or png (lossless)")->group(remote)->capture_default_str();
+  cmd.add_option("--jpeg-quality", r.jpeg_quality, "JPEG quality of the images sent")->group(remote)->capture_default_str();
+}
+
+std::string given_prompt(const BackendFlags& f) {
+  if (f.prompt_file.empty()) return f.prompt;
+  std::ifstream in(f.prompt_file, std::ios::binary);
+  if (!in) throw Error(f.prompt_file + ": cannot read the prompt file");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+  if (text.empty()) throw Error(f.prompt_file + ": the prompt file is empty");
+  return text;
 }
 
 DecodeOptions resolve_decoding(const CLI::App& cmd, const BackendFlags& f, const DecodeOptions& model_defaults) {

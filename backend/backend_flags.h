@@ -4,11 +4,12 @@
 //   clipcap::BackendFlags f;
 //   clipcap::add_backend_flags(*cmd, f);       // -m/--model, decoding flags, --threads/--dtype/--device
 //   ... parse ...
-//   clipcap::LoadedBackend b = clipcap::load_backend(f, *cmd);
+//   clipcap::LoadedBackend b = clipcap::load_backend(f, *cmd);   // --backend local (default) or openai
 //   b.backend->caption_images(images, b.decoding);
 //
 // Decoding: the model's config.json "decoding" defaults, overridden by the decoding flags actually
-// given. Besides --strategy, two shorthands keep older command lines working: --sample means
+// given (a remote backend has no config.json: the built-in defaults, and only a given --max-len
+// becomes its requests' max_tokens). Besides --strategy, two shorthands keep older command lines working: --sample means
 // --strategy sample, and --beam-size K alone means --strategy beam (K > 1) or greedy (K = 1).
 #pragma once
 
@@ -19,6 +20,7 @@
 #include <vector>
 
 #include "backend/local_backend.h"
+#include "backend/openai_backend.h"
 #include "common/runtime.h"
 #include "model/decode_options.h"
 
@@ -30,9 +32,14 @@ struct BackendFlags {
   DecodeOptions decoding;   // the decoding flags' values
   bool sample = false;      // --sample
   RuntimeOptions runtime;   // --threads --dtype --device
+  OpenAIBackendOptions remote;  // --backend openai: --endpoint --api-model --concurrency ...
+  std::string api_key_file, prompt, prompt_file;  // --api-key-file, --prompt, --prompt-file
 };
 
 void add_backend_flags(CLI::App& cmd, BackendFlags& flags, bool model_required = true);
+// --endpoint, --api-model, --api-key-file, --prompt, --concurrency, ...: for commands that can
+// caption through a remote backend (clipcap-infer image / video, clipcap-eval).
+void add_remote_backend_flags(CLI::App& cmd, BackendFlags& flags);
 
 // The model's decoding defaults with the decoding flags given on cmd (or its parsed subcommands)
 // applied; validated (Error naming the flag).
@@ -42,6 +49,10 @@ struct LoadedCaptioner {
   Captioner captioner;
   DecodeOptions decoding;  // resolved as above
 };
+// The prompt of --prompt or --prompt-file (Error naming the file); "" when neither was given (a
+// remote backend then sends OpenAIBackendOptions' default).
+std::string given_prompt(const BackendFlags& flags);
+
 // Applies the runtime flags, loads --model and resolves the decoding options.
 LoadedCaptioner load_captioner(const BackendFlags& flags, const CLI::App& cmd);
 

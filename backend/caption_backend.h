@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "common/error.h"
 #include "image/image_io.h"
 #include "model/caption.h"
 #include "model/decode_options.h"
@@ -42,6 +43,14 @@ struct EmbeddingSpace {
   int64_t dim = 0;
 };
 
+// Thrown by a backend that can caption nothing at all (a remote endpoint that refuses the API key,
+// has no such path, or does not answer in the API's shape): batch callers stop with it instead of
+// recording it against every item.
+class BackendUnavailable : public Error {
+ public:
+  using Error::Error;
+};
+
 class CaptionBackend {
  public:
   virtual ~CaptionBackend() = default;
@@ -57,6 +66,15 @@ class CaptionBackend {
   // for callers that answer before the whole batch ends (the caption server).
   virtual std::vector<Caption> caption(const std::vector<std::vector<const ImagePayload*>>& requests,
                                        const DecodeOptions& opts, CaptionObserver* observer = nullptr) = 0;
+
+  // Requests with an instruction each (the video pipeline's prompt templates, filled per request).
+  // Backends that read instructions (remote vision-language models) override this; the default
+  // captions without them: a CLIP-prefix model has no use for text input.
+  virtual bool reads_prompts() const { return false; }
+  virtual std::vector<Caption> caption_with_prompts(const std::vector<std::vector<const ImagePayload*>>& requests,
+                                                    const std::vector<std::string>& prompts, const DecodeOptions& opts) {
+    return caption(requests, opts);
+  }
 
   // Set when encode() gives payloads whose tensor is a (D) float32 CLIP embedding of this kind;
   // caption() then also takes payloads made from stored embeddings of that kind.

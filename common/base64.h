@@ -16,5 +16,6 @@ namespace clipcap {
 // number of 4-character groups, gives nullopt.
 std::optional<std::vector<uint8_t>> base64_decode(std::string_view text);
 std::string base64_encode(const std::vector<uint8_t>& bytes);
+std::string base64_encode(std::string_view bytes);  // bytes held in a string (encode_jpeg's)
 
 }  // namespace clipcap

@@ -41,7 +41,18 @@ std::string comparison_text(const std::vector<ComparedRun>& runs) {
   std::vector<std::string> names;
   std::vector<nlohmann::json> metrics;
   for (const auto& r : runs) names.push_back(r.name), metrics.push_back(r.metrics["metrics"]);
-  return comparison_table(names, metrics);
+  std::string text = comparison_table(names, metrics) + "\ncaptioned by:\n";
+  for (const auto& r : runs) text += "  " + r.name + ": " + captioner_label(r.metrics) + "\n";
+  return text;
+}
+
+std::string captioner_label(const nlohmann::json& metrics) {
+  const nlohmann::json m = metrics.value("model", nlohmann::json::object());
+  if (!m.is_object()) return "?";
+  const std::string backend = m.value("backend", "local");
+  if (backend == "openai")
+    return "openai " + m.value("name", std::string("?")) + " at " + m.value("endpoint", std::string("?"));
+  return backend + " " + m.value("dir", m.value("name", std::string("?")));
 }
 
 std::string comparison_html(const std::vector<ComparedRun>& runs) {
@@ -52,6 +63,8 @@ std::string comparison_html(const std::vector<ComparedRun>& runs) {
       "pre{background:#f6f6f6;padding:8px;font-size:12px}</style>\n</head>\n<body>\n<h1>clipcap-eval: comparison</h1>\n"
       "<table>\n<tr><th>metric</th>";
   for (const auto& r : runs) h += "<th>" + html_escape(r.name) + "</th>";
+  h += "</tr>\n<tr><td>captioned by</td>";
+  for (const auto& r : runs) h += "<td>" + html_escape(captioner_label(r.metrics)) + "</td>";
   h += "</tr>\n";
   for (const auto& name : report_metric_names()) {
     double best = -1e300;

@@ -150,6 +150,9 @@ nlohmann::json evaluate(CaptionBackend& backend, const EvaluateOptions& opts) {
   const auto t_caption = Clock::now();
   const torch::Tensor stored = choice.stored ? ds.embeddings() : torch::Tensor();
   std::vector<PredictionRecord> records;
+  struct {
+    int64_t prompt_tokens = 0, completion_tokens = 0;
+  } usage;  // remote backends: what the endpoint counted
   ProgressOptions popts;
   popts.unit = "img";
   Progress progress("caption", static_cast<int64_t>(rows.size()), popts);
@@ -170,7 +173,11 @@ nlohmann::json evaluate(CaptionBackend& backend, const EvaluateOptions& opts) {
     const std::vector<Caption> captions = backend.caption(requests, opts.decoding);
     for (size_t i = 0; i < batch.size(); ++i) {
       const DatasetEntry& e = ds.entries()[static_cast<size_t>(batch[i])];
-      records.push_back({e.image, captions.at(i).text, e.captions});
+      // Metrics over the images that happened to succeed would not be comparable: stop.
+      if (!captions.at(i).error.empty()) throw Error(e.image + ": no caption: " + captions[i].error);
+      records.push_back({e.image, captions[i].text, e.captions});
+      usage.prompt_tokens += captions[i].prompt_tokens;
+      usage.completion_tokens += captions[i].tokens;
     }
     progress.advance(static_cast<int64_t>(batch.size()));
   }
@@ -204,6 +211,11 @@ nlohmann::json evaluate(CaptionBackend& backend, const EvaluateOptions& opts) {
   metrics["metrics"] = metric_values(scores, clip.get());
   metrics["counts"] = metric_counts(items);
   metrics["model"] = backend.describe();
+  if (backend.reads_prompts())
+    metrics["usage"] = {{"requests", records.size()},
+                        {"prompt_tokens", usage.prompt_tokens},
+                        {"completion_tokens", usage.completion_tokens},
+                        {"total_tokens", usage.prompt_tokens + usage.completion_tokens}};
   metrics["data"] = {{"dir", opts.data_dir}, {"split", opts.split}, {"images", root}};
   metrics["embeddings"] = {{"source", choice.stored ? "stored" : "model"}, {"reason", choice.reason}};
   metrics["decoding"] = opts.decoding.to_json();
@@ -216,9 +228,11 @@ nlohmann::json evaluate(CaptionBackend& backend, const EvaluateOptions& opts) {
   write_predictions_jsonl((fs::path(opts.out_dir) / "predictions.jsonl").string(), records, scores, clip.get());
 
   // ---- report ----
-  std::optional<std::string> run_dir = opts.run_dir.empty() ? find_run_dir(opts.model_dir) : std::optional(opts.run_dir);
+  std::optional<std::string> run_dir = !opts.run_dir.empty()  ? std::optional(opts.run_dir)
+                                       : opts.model_dir.empty() ? std::nullopt  // a remote backend
+                                                                : find_run_dir(opts.model_dir);
   ReportInput report;
-  report.title = "clipcap-eval: " + base_name(opts.model_dir) + " on " + base_name(opts.data_dir) + " (" + opts.split + ")";
+  report.title = "clipcap-eval: " + metrics["model"].value("name", base_name(opts.model_dir)) + " on " + base_name(opts.data_dir) + " (" + opts.split + ")";
   if (run_dir) report.training = read_training_log(*run_dir);
   std::vector<size_t> by_cider(records.size());
   std::iota(by_cider.begin(), by_cider.end(), 0);

@@ -93,6 +93,7 @@ int run(int argc, char** argv) {
   app.add_flag("--render", eval.render,
                "also write OUT/<model name>_<S|L>/: each image with its caption drawn under it (upstream's evaluate.py)");
   clipcap::add_backend_flags(app, backend_flags, /*model_required=*/false);
+  clipcap::add_remote_backend_flags(app, backend_flags);
 
   ScoreFlags score;
   CLI::App* score_cmd = app.add_subcommand("score", "score predictions made elsewhere (no model needed)");
@@ -129,7 +130,9 @@ int run(int argc, char** argv) {
 
   eval.model_dir = backend_flags.model;
   eval.runtime = backend_flags.runtime;
-  for (const auto& [value, flag] : {std::pair{&eval.model_dir, "--model"}, {&eval.data_dir, "--data"}, {&eval.out_dir, "--out"}})
+  const std::string no_model_needed = "-";  // a remote backend has no model directory
+  const std::string* model = backend_flags.backend == "local" ? &eval.model_dir : &no_model_needed;
+  for (const auto& [value, flag] : {std::pair{model, "--model"}, {&eval.data_dir, "--data"}, {&eval.out_dir, "--out"}})
     if (value->empty()) {
       std::cerr << kProgram << ": error: " << flag << " is required (or use the score / compare subcommands)\n"
                 << "Run with --help for more information.\n";

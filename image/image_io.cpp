@@ -164,17 +164,22 @@ cv::Mat rgb_to_bgr_mat(const Image& rgb, const std::string& path) {
   return bgr;
 }
 
-void encode_and_write(const std::string& path, const Image& rgb, const char* ext, const std::vector<int>& params) {
-  cv::Mat bgr = rgb_to_bgr_mat(rgb, path);
+std::string encode(const Image& rgb, const std::string& name, const char* ext, const std::vector<int>& params) {
+  cv::Mat bgr = rgb_to_bgr_mat(rgb, name);
   std::vector<uchar> buf;
   bool ok = false;
   try {
     ok = cv::imencode(ext, bgr, buf, params);
   } catch (const cv::Exception& e) {
-    throw Error(path + ": cannot encode " + std::string(ext + 1) + " (" + e.err + ")");
+    throw Error(name + ": cannot encode " + std::string(ext + 1) + " (" + e.err + ")");
   }
-  if (!ok) throw Error(path + ": cannot encode " + std::string(ext + 1));
-  write_file_atomic(path, std::string(buf.begin(), buf.end()));
+  if (!ok) throw Error(name + ": cannot encode " + std::string(ext + 1));
+  return std::string(buf.begin(), buf.end());
+}
+
+void check_jpeg_quality(int quality, const std::string& name) {
+  if (quality < 1 || quality > 100)
+    throw Error(name + ": JPEG quality " + std::to_string(quality) + " is outside 1..100");
 }
 
 }  // namespace
@@ -243,12 +248,18 @@ Image read_image(const std::string& path, const ImageReadLimits& limits) {
   return decode_image(std::vector<uint8_t>(contents.begin(), contents.end()), path, limits);
 }
 
-void write_jpeg(const std::string& path, const Image& rgb, int quality) {
-  if (quality < 1 || quality > 100)
-    throw Error(path + ": JPEG quality " + std::to_string(quality) + " is outside 1..100");
-  encode_and_write(path, rgb, ".jpg", {cv::IMWRITE_JPEG_QUALITY, quality});
+std::string encode_jpeg(const Image& rgb, int quality) {
+  check_jpeg_quality(quality, "image");
+  return encode(rgb, "image", ".jpg", {cv::IMWRITE_JPEG_QUALITY, quality});
 }
 
-void write_png(const std::string& path, const Image& rgb) { encode_and_write(path, rgb, ".png", {}); }
+std::string encode_png(const Image& rgb) { return encode(rgb, "image", ".png", {}); }
+
+void write_jpeg(const std::string& path, const Image& rgb, int quality) {
+  check_jpeg_quality(quality, path);
+  write_file_atomic(path, encode(rgb, path, ".jpg", {cv::IMWRITE_JPEG_QUALITY, quality}));
+}
+
+void write_png(const std::string& path, const Image& rgb) { write_file_atomic(path, encode(rgb, path, ".png", {})); }
 
 }  // namespace clipcap

@@ -33,6 +33,9 @@ struct ImageReadLimits {
 Image read_image(const std::string& path, const ImageReadLimits& limits = {});
 Image decode_image(const std::vector<uint8_t>& bytes, const std::string& name_for_errors,
                    const ImageReadLimits& limits = {});
+// The file's bytes, in memory (for data: URLs); PNG is lossless: decode_image gives back the pixels.
+std::string encode_jpeg(const Image& rgb, int quality = 92);
+std::string encode_png(const Image& rgb);
 void write_jpeg(const std::string& path, const Image& rgb, int quality = 92);  // atomic
 void write_png(const std::string& path, const Image& rgb);                     // atomic
 

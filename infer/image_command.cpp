@@ -48,8 +48,10 @@ int64_t caption_image_files(CaptionBackend& backend, const std::vector<std::stri
       std::string caption;
       if (error.empty()) {
         const Image& img = batch[next];
-        caption = captions[next++].text;
-        if (!opts.render_dir.empty()) {
+        const Caption& c = captions[next++];
+        caption = c.text;
+        if (!c.error.empty()) error = files[i] + ": " + c.error;  // a remote endpoint gave up on it
+        if (error.empty() && !opts.render_dir.empty()) {
           try {
             write_jpeg(render_path(opts.render_dir, files[i], img.width, img.height), render_caption(img, caption));
           } catch (const Error& e) {

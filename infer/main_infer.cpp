@@ -34,6 +34,8 @@ struct VideoFlags {
   std::string formats = "srt,vtt,json";
   std::string shard;
   bool scenes = false;
+  std::string mode = "frames";
+  std::string summary_key_file;
 };
 
 void add_batch_flags(CLI::App& cmd, clipcap::LocalBackendOptions& b, const std::string& image_help) {
@@ -58,7 +60,8 @@ int run(int argc, char** argv) {
   image_cmd->add_flag("--jsonl", jsonl, "print one JSON object {path, caption | error} per line")->excludes(json_flag);
   image_cmd->add_option("--render", image.render_dir,
                         "also write DIR/<stem>-R<longest side>.jpg: the image with its caption drawn under it");
-  clipcap::add_backend_flags(*image_cmd, image_model);
+  clipcap::add_backend_flags(*image_cmd, image_model, /*model_required=*/false);
+  clipcap::add_remote_backend_flags(*image_cmd, image_model);
   image_cmd->footer(
       "An unreadable image: error on stderr, an empty line on stdout (line N stays image N; with --json/--jsonl an "
       "\"error\" entry), exit code 1.");
@@ -98,7 +101,25 @@ int run(int argc, char** argv) {
   add_batch_flags(*video_cmd, video_batches, "frames per CLIP forward");
   video_cmd->add_option("--decode-threads", video.decoder.threads, "video decoding threads (0 = 1 for -N/--every, half the cores but at least 2 for --scenes)")
       ->capture_default_str();
-  clipcap::add_backend_flags(*video_cmd, video_model);
+  clipcap::add_backend_flags(*video_cmd, video_model, /*model_required=*/false);
+  clipcap::add_remote_backend_flags(*video_cmd, video_model);
+  const std::string modes = "Captioning modes (--mode; prompts: README, \"Remote backends\")";
+  video_cmd->add_option("--mode", vflags.mode,
+                        "frames: a caption per segment; grid: the sampled frames tiled into one image, one caption; "
+                        "sliding: differential captions of adjacent frames")
+      ->group(modes)->capture_default_str();
+  video_cmd->add_option("--grid-columns", video.grid.columns, "grid: tiles per row (1: a tall image)")
+      ->group(modes)->capture_default_str();
+  video_cmd->add_option("--grid-width", video.grid.tile_width, "grid: tile width in pixels")->group(modes)->capture_default_str();
+  video_cmd->add_option("--first-prompt", video.prompts.first, "sliding: the instruction for the first frame")->group(modes);
+  video_cmd->add_option("--summary-endpoint", video.summary.url,
+                        "a text model's OpenAI-compatible base URL: the video caption is its summary of the cues")
+      ->group(modes);
+  video_cmd->add_option("--summary-model", video.summary.model, "the model name the summary endpoint serves")->group(modes);
+  video_cmd->add_option("--summary-prompt", video.prompts.summary, "the summary instruction ({frame_captions}, {frames}, {duration})")
+      ->group(modes);
+  video_cmd->add_option("--summary-api-key-file", vflags.summary_key_file, "file whose first line is the summary endpoint's API key")
+      ->group(modes);
   video_cmd->footer(
       "One video: cues on stdout, a bad video is an error (exit 1). Several videos, --list or --results: a batch; "
       "bad videos are reported and recorded, the others go on (exit 1 at the end if any failed).");
@@ -114,6 +135,14 @@ int run(int argc, char** argv) {
   import_cmd->add_option("--out", out_dir, "output model directory")->required();
 
   if (auto code = clipcap::parse_flags(app, argc, argv)) return *code;
+  for (const auto* f : {&image_model, &video_model}) {
+    const CLI::App* cmd = f == &image_model ? image_cmd : video_cmd;
+    if (cmd->parsed() && f->backend == "local" && f->model.empty()) {  // a usage error, as CLI11's own
+      std::cerr << kProgram << ": error: --model is required (or --backend openai --endpoint URL --api-model NAME)\n"
+                << "Run with --help for more information.\n";
+      return 2;
+    }
+  }
 
   if (image_cmd->parsed()) {
     image.output = json ? clipcap::ImageOutput::kJson : jsonl ? clipcap::ImageOutput::kJsonl : clipcap::ImageOutput::kLines;
@@ -125,12 +154,25 @@ int run(int argc, char** argv) {
   if (video_cmd->parsed()) {
     if (batch.videos.empty() && batch.list.empty()) throw clipcap::Error("video: give video files or --list FILE");
     if (vflags.scenes) video.sampling = clipcap::Sampling::kScenes;
+    video.mode = clipcap::parse_caption_mode(vflags.mode);
+    video.prompts.main = clipcap::given_prompt(video_model);
+    if (!video.summary.url.empty()) {
+      video.summary.timeout_s = video_model.remote.endpoint.timeout_s;
+      video.summary.retries = video_model.remote.endpoint.retries;
+      video.summary.retry_delay_s = video_model.remote.endpoint.retry_delay_s;
+      if (!vflags.summary_key_file.empty()) video.summary.api_key = clipcap::read_api_key_file(vflags.summary_key_file);
+      video.video_caption = true;  // the summary is the video's caption
+    }
     else if (every_opt->count() > 0) video.sampling = clipcap::Sampling::kEvery;
     video.formats = clipcap::parse_subtitle_formats(vflags.formats);
     if (!vflags.shard.empty()) batch.shard = clipcap::ShardSpec::parse(vflags.shard);
     video.validate();  // before the model loads: flag mistakes cost nothing
     clipcap::LoadedBackend loaded = clipcap::load_backend(video_model, *video_cmd, video_batches);
     video.decoding = loaded.decoding;
+    if (video.video_caption && loaded.backend->reads_prompts() && video.mode != clipcap::CaptionMode::kGrid &&
+        video.summary.url.empty())
+      throw clipcap::Error("--video-caption with a remote backend: give --summary-endpoint (a text model summarises the "
+                           "cues) or use --mode grid (one request sees the whole video)");
     return clipcap::run_video_command(*loaded.backend, video, batch, std::cout, std::cerr);
   }
   clipcap::import_upstream(import, out_dir);

@@ -15,6 +15,10 @@ struct Caption {
   double logprob = std::numeric_limits<double>::quiet_NaN();
   int64_t scored_tokens = 0;  // tokens that sum covers
   int64_t tokens = 0;         // tokens written, the EOS not counted (scored_tokens > tokens: an EOS ended it)
+  int64_t prompt_tokens = 0;  // remote backends: the prompt's tokens as the endpoint counted them (usage)
+  // Non-empty: this request got no caption and text is empty (a remote backend gave up on it after
+  // its retries; "<endpoint>: <problem>"). Batch callers record it and go on.
+  std::string error;
 
   double mean_logprob() const {
     return scored_tokens > 0 ? logprob / static_cast<double>(scored_tokens) : std::numeric_limits<double>::quiet_NaN();

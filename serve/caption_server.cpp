@@ -34,6 +34,7 @@ struct CaptionServer::Exchange {
   std::string id, endpoint, error;
   Clock::time_point start = Clock::now();
   int batch_rows = 0;
+  json request = json();  // log_requests: {"model", "text", "images": [[width, height], ...]}
 };
 
 CaptionServer::CaptionServer(ServerOptions opts, std::string model_name, std::ostream* log)
@@ -105,6 +106,7 @@ void CaptionServer::log_line(const Exchange& x) const {
             {"status", x.res.status},
             {"latency_ms", std::chrono::duration<double, std::milli>(Clock::now() - x.start).count()}};
   if (x.batch_rows > 0) j["batch_rows"] = x.batch_rows;
+  if (!x.request.is_null()) j["request"] = x.request;
   if (!x.error.empty()) j["error"] = x.error;
   std::lock_guard<std::mutex> lock(log_mu_);
   *log_ << j.dump() << "\n";
@@ -134,6 +136,11 @@ void CaptionServer::chat_completions(Exchange& x) {
   if (type.rfind("application/json", 0) != 0)
     throw ApiError(415, "Content-Type must be application/json", "", "unsupported_media_type");
   CaptionRequest request = parse_chat_request(x.req.body, defaults_, opts_.limits);
+  if (opts_.log_requests) {
+    json sizes = json::array();
+    for (const Image& img : request.images) sizes.push_back({img.width, img.height});
+    x.request = {{"model", request.model}, {"text", request.text}, {"images", sizes}};
+  }
   const int64_t prompt = prompt_tokens_per_image_ * static_cast<int64_t>(request.images.size());
   const int64_t created = static_cast<int64_t>(std::time(nullptr));
   const int n = request.n;

@@ -9,7 +9,7 @@
 //   GET  /metrics               Prometheus text (serve/server_metrics.h)
 //
 // Errors have OpenAI's JSON shape (serve/api_error.h); each request is logged as one JSON line
-// (no image data, no key). stop() drains: new requests get 503, queued ones are answered.
+// (no image data, no key; with log_requests its text parts and image sizes). stop() drains: new requests get 503, queued ones are answered.
 //
 //   clipcap::CaptionServer server(opts, "clipcap-emoji");
 //   server.listen_in_background();                  // /health says 503 "loading"
@@ -44,6 +44,8 @@ struct ServerOptions {
   std::chrono::seconds request_timeout{60};     // --request-timeout
   std::chrono::seconds read_timeout{10};        // a client that sends nothing for this long is dropped
   std::chrono::seconds drain_timeout{30};       // stop(): how long in-flight requests may finish
+  bool log_requests = false;                    // --log-requests: log lines also hold each request's model,
+                                                //   text parts and image sizes (what a client sent, for audits)
   int http_threads = 128;                       // --http-threads: connections served at once (a kept-alive
                                                 //   connection holds one; more wait for a free thread)
   RequestLimits limits;

@@ -67,6 +67,7 @@ int run(int argc, char** argv) {
       ->capture_default_str()->group(g);
   app.add_option("--request-timeout", timeout, "seconds a request may wait for its caption (then 504)")
       ->capture_default_str()->group(g);
+  app.add_flag("--log-requests", o.log_requests, "log each request's text parts and image sizes too")->group(g);
   app.add_option("--http-threads", o.http_threads, "connections served at once")->capture_default_str()->group(g);
   if (auto code = clipcap::parse_flags(app, argc, argv)) return *code;
   if (max_body < 1 || timeout < 1 || wait_ms < 0 || o.scheduler.max_batch < 1 || o.scheduler.max_queue < 1)

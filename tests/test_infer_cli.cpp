@@ -184,7 +184,7 @@ TEST(InferCli, UnknownStrategyOrBackendIsRefusedNamingTheChoices) {
   EXPECT_TRUE(strategy.out.empty()) << strategy.out;
   auto backend = run(base + "--backend remote " + image);
   EXPECT_EQ(backend.exit_code, 1) << backend.err;
-  EXPECT_NE(backend.err.find("unknown backend 'remote' (local)"), std::string::npos) << backend.err;
+  EXPECT_NE(backend.err.find("unknown backend 'remote' (local, openai)"), std::string::npos) << backend.err;
   EXPECT_TRUE(backend.out.empty()) << backend.out;
 }
 }  // namespace

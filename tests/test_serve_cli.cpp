@@ -15,6 +15,7 @@
 #include "common/atomic_file.h"
 #include "common/base64.h"
 #include "tests/dataset_test_util.h"
+#include "tests/serve_test_support.h"
 #include "tests/test_support.h"
 
 namespace fs = std::filesystem;
@@ -26,47 +27,7 @@ namespace {
 const char* kImage = "images/rgb_160x120.png";
 const char* kOther = "images/palette_100x30.png";
 
-// A clipcap-serve process on a port of the kernel's choosing, stopped with SIGTERM.
-class Server {
- public:
-  explicit Server(const std::string& extra_flags) {
-    dir_ = temp_dir("serve");
-    const std::string cmd = tool("clipcap-serve") + " --model " + source_path("models/emoji-tiny") +
-                            " --port 0 --threads 1 " + extra_flags;
-    // A subshell waits for the server and writes its exit status; the server's own pid is kept.
-    run("(" + cmd + " > " + dir_ + "/out 2> " + dir_ + "/err & echo $! > " + dir_ + "/pid; wait $!; echo $? > " + dir_ +
-        "/exit) > /dev/null 2>&1 &");
-    for (int i = 0; i < 600 && !ready(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    pid_ = std::stoi(clipcap::read_file(dir_ + "/pid"));
-  }
-  ~Server() { stop(); }
-
-  // SIGTERM; the server's exit status (-1: still running after 30 s).
-  int stop() {
-    if (pid_ <= 0) return exit_code_;
-    kill(pid_, SIGTERM);
-    for (int i = 0; i < 600 && !fs::exists(dir_ + "/exit"); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    exit_code_ = fs::exists(dir_ + "/exit") ? std::stoi(clipcap::read_file(dir_ + "/exit")) : -1;
-    if (exit_code_ == -1) kill(pid_, SIGKILL);
-    pid_ = -1;
-    return exit_code_;
-  }
-  int port() const { return port_; }
-  std::string url(const std::string& path) const { return "http://127.0.0.1:" + std::to_string(port_) + path; }
-  std::string log() const { return clipcap::read_file(dir_ + "/err"); }
-  const std::string& dir() const { return dir_; }
-
- private:
-  bool ready() {
-    const std::string err = fs::exists(dir_ + "/err") ? clipcap::read_file(dir_ + "/err") : "";
-    const size_t at = err.find("listening on http://127.0.0.1:");
-    if (at == std::string::npos || err.find("ready:") == std::string::npos) return false;
-    port_ = std::stoi(err.substr(at + 30));
-    return true;
-  }
-  std::string dir_;
-  int pid_ = -1, port_ = 0, exit_code_ = -1;
-};
+using Server = ServeProcess;
 
 struct Reply {
   int status = 0;
