@@ -34,7 +34,8 @@ BatchResults::BatchResults(std::string path, bool retry_errors) : path_(std::mov
       if (!j.is_object() || !j.contains("path") || !j["path"].is_string())
         throw Error(path_ + ":" + std::to_string(line_no) + ": not a results line (a JSON object with \"path\")");
       const std::string video = j["path"].get<std::string>();
-      if (!retry_errors || !j.contains("error"))
+      const bool transient = j.value("transient", false) == true;  // the endpoint failed, not the video
+      if (!j.contains("error") || (!retry_errors && !transient))
         done_.insert(video);
       else
         done_.erase(video);

@@ -9,6 +9,7 @@
 // opened; any other line that is not a JSON object with a "path" is an error naming the line.
 // A video counts as done when it has a line; with retry_errors only lines without "error" count,
 // so failed videos are tried again (their new line is appended; the last line of a path wins).
+// Lines marked "transient": true (a remote endpoint gave up, not the video) are always tried again.
 // Test hook: CLIPCAP_TEST_ABORT_AFTER_VIDEOS=N makes the process exit at once (_exit(86), no
 // clean-up) after appending its N-th line, to test resuming after a kill.
 #pragma once

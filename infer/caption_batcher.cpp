@@ -6,6 +6,7 @@
 #include "common/progress.h"
 #include "common/stopwatch.h"
 #include "common/strings.h"
+#include "infer/video_prompts.h"
 
 namespace clipcap {
 
@@ -20,8 +21,11 @@ class CaptionBatcher::Impl {
       : backend_(backend), opts_(opts), on_done_(on_done), progress_(progress), timings_(timings),
         batch_(static_cast<size_t>(std::max(1, backend.image_batch()))),
         caption_batch_(static_cast<size_t>(std::max(1, backend.caption_batch()))), jobs_(paths.size()),
-        started_(Clock::now()) {
+        started_(Clock::now()), use_prompts_(backend.reads_prompts() &&
+                                            (opts.mode != CaptionMode::kFrames || !opts.prompts.main.empty())),
+        record_runs_(backend.reads_prompts() || opts.mode != CaptionMode::kFrames || !opts.summary.url.empty()) {
     for (size_t i = 0; i < paths.size(); ++i) jobs_[i].path = paths[i];
+    if (!opts.summary.url.empty()) summarizer_ = std::make_unique<OpenAIChatClient>(opts.summary);
   }
 
   void handle(FrameMessage& m) {
@@ -45,6 +49,7 @@ class CaptionBatcher::Impl {
         job.first_sample.push_back(job.source.size() - m.segment.frame_times.size());
         job.segments.push_back(std::move(m.segment));
         job.texts.emplace_back();
+        job.have_text.push_back(false);
         request_ready(m.video);
         break;
       case FrameMessage::Kind::kEnd:
@@ -71,7 +76,7 @@ class CaptionBatcher::Impl {
  private:
   struct Job {
     std::string path;
-    bool ended = false, done = false;
+    bool ended = false, done = false, transient = false;
     std::string error;
     double duration_s = 0;
     std::vector<FrameSegment> segments;
@@ -84,6 +89,9 @@ class CaptionBatcher::Impl {
     bool video_requested = false;
     size_t asked = 0, answered = 0;
     std::vector<std::string> texts;    // per segment
+    std::vector<bool> have_text;       // per segment: its caption came back
+    nlohmann::json requests = nlohmann::json::array();  // the run record's (remote backends)
+    int64_t remote_requests = 0, prompt_tokens = 0, completion_tokens = 0;
     std::string video_text;
     std::vector<std::string> files;
   };
@@ -95,44 +103,91 @@ class CaptionBatcher::Impl {
     size_t job;
     int64_t segment;                  // -1: the whole video
     std::vector<ImagePayload> frames; // encoded, described together
+    std::string prompt;               // when the backend reads prompts
+    int64_t record = -1;              // its entry in the job's run record
   };
 
-  // Asks for every caption whose frames are all embedded: segments in order, then the video's.
+  // Asks for every caption whose frames are all embedded (sliding: and whose previous caption came
+  // back): segments in order, then the video's.
   void request_ready(size_t j) {
     Job& job = jobs_[j];
     if (job.done) return;
     while (job.requested < job.segments.size()) {
-      const size_t first = job.first_sample[job.requested];
-      const size_t end = first + job.segments[job.requested].frame_times.size();
+      const size_t k = job.requested;
+      std::vector<size_t> samples;  // what this request shows
+      if (opts_.mode == CaptionMode::kSliding) {
+        if (k > 0 && !job.have_text[k - 1]) break;
+        if (k > 0) samples.push_back(representative(job, k - 1));
+        samples.push_back(representative(job, k));
+      } else {
+        for (size_t s = job.first_sample[k]; s < job.first_sample[k] + job.segments[k].frame_times.size(); ++s)
+          samples.push_back(s);
+      }
       std::vector<ImagePayload> frames;
-      for (size_t s = first; s < end; ++s) frames.push_back(job.encoded[job.source[s]]);
+      for (size_t s : samples) frames.push_back(job.encoded[job.source[s]]);
       if (std::any_of(frames.begin(), frames.end(), [](const ImagePayload& p) { return !encoded(p); })) break;
-      pending_captions_.push_back({j, static_cast<int64_t>(job.requested), std::move(frames)});
+      const std::string prompt = use_prompts_ ? request_prompt(job, k, samples) : "";
+      const int64_t record = record_runs_ ? static_cast<int64_t>(job.requests.size()) : -1;
+      if (record_runs_) {
+        nlohmann::json times = nlohmann::json::array();
+        for (size_t s : samples) times.push_back(rounded_seconds(job.pts[s]));
+        if (opts_.mode == CaptionMode::kGrid) {
+          times = nlohmann::json::array();
+          for (double t : job.segments[k].tiled_times) times.push_back(rounded_seconds(t));
+        }
+        nlohmann::json r = {{"segment", k}, {"frame_times", times}};
+        if (use_prompts_) r["prompt"] = prompt;
+        job.requests.push_back(std::move(r));
+      }
+      pending_captions_.push_back({j, static_cast<int64_t>(k), std::move(frames), prompt, record});
       ++job.requested;
       ++job.asked;
     }
     const bool all_embedded = job.embedded == job.unique;
-    if (job.ended && opts_.video_caption && !job.video_requested && all_embedded && !job.source.empty()) {
+    if (job.ended && wants_video_request() && !job.video_requested && all_embedded && !job.source.empty()) {
       std::vector<ImagePayload> frames;  // every distinct frame once
       for (size_t s = 0; s < job.source.size(); ++s)
         if (job.source[s] == static_cast<int64_t>(s)) frames.push_back(job.encoded[s]);
-      pending_captions_.push_back({j, -1, std::move(frames)});
+      pending_captions_.push_back({j, -1, std::move(frames), use_prompts_ ? opts_.prompts.main : ""});
       job.video_requested = true;
       ++job.asked;
     }
     check_done(j);
   }
 
+  // A segment's middle frame: the one its cue reports, and what sliding mode shows.
+  static size_t representative(const Job& job, size_t k) {
+    return job.first_sample[k] + job.segments[k].frame_times.size() / 2;
+  }
+
+  std::string request_prompt(const Job& job, size_t k, const std::vector<size_t>& samples) const {
+    const FrameSegment& seg = job.segments[k];
+    switch (opts_.mode) {
+      case CaptionMode::kGrid: return grid_prompt(opts_, seg.tiled_times, seg.end_s - seg.start_s);
+      case CaptionMode::kSliding:
+        return k == 0 ? sliding_first_prompt(opts_, job.pts[samples[0]])
+                      : sliding_prompt(opts_, job.texts[k - 1], job.pts[samples[0]], job.pts[samples[1]]);
+      default: return frame_prompt(opts_, k, seg, job.pts[representative(job, k)]);
+    }
+  }
+
+  // The whole video's caption as its own request: the local model's mean of every frame. Grid
+  // mode's one caption is the video's already; a summary endpoint writes it from the cues.
+  bool wants_video_request() const {
+    return opts_.video_caption && opts_.mode == CaptionMode::kFrames && !summarizer_;
+  }
+
   void check_done(size_t j) {
     Job& job = jobs_[j];
     if (job.done || !job.ended || job.requested < job.segments.size()) return;
-    if (opts_.video_caption && !job.video_requested) return;
+    if (wants_video_request() && !job.video_requested) return;
     if (job.answered == job.asked) job.done = true;
   }
 
-  void fail(size_t j, const std::string& error) {
+  void fail(size_t j, const std::string& error, bool transient = false) {
     if (jobs_[j].done) return;
     jobs_[j].error = error;
+    jobs_[j].transient = transient;
     jobs_[j].done = true;
   }
 
@@ -165,20 +220,43 @@ class CaptionBatcher::Impl {
   void caption(size_t n) {
     n = std::min(n, pending_captions_.size());
     std::vector<std::vector<const ImagePayload*>> requests(n);
-    for (size_t i = 0; i < n; ++i)
+    std::vector<std::string> prompts(n);
+    for (size_t i = 0; i < n; ++i) {
       for (const ImagePayload& p : pending_captions_[i].frames) requests[i].push_back(&p);
+      prompts[i] = pending_captions_[i].prompt;
+    }
+    std::vector<size_t> touched;
     try {
       const auto t0 = Clock::now();
-      const std::vector<Caption> captions = backend_.caption(requests, opts_.decoding);
+      const std::vector<Caption> captions = use_prompts_ ? backend_.caption_with_prompts(requests, prompts, opts_.decoding)
+                                                         : backend_.caption(requests, opts_.decoding);
       timings_.model_captions += seconds_since(t0);
       for (size_t i = 0; i < n; ++i) {
         const CaptionRequest& q = pending_captions_[i];
         Job& job = jobs_[q.job];
         if (job.done) continue;
-        (q.segment < 0 ? job.video_text : job.texts[static_cast<size_t>(q.segment)]) = captions[i].text;
+        const Caption& c = captions[i];
+        if (!c.error.empty()) {  // a remote endpoint gave up on it: the video fails, a rerun retries it
+          fail(q.job, job.path + ": " + c.error, /*transient=*/true);
+          continue;
+        }
+        if (q.segment < 0) {
+          job.video_text = c.text;
+        } else {
+          job.texts[static_cast<size_t>(q.segment)] = c.text;
+          job.have_text[static_cast<size_t>(q.segment)] = true;
+        }
+        if (q.record >= 0) job.requests[static_cast<size_t>(q.record)]["answer"] = c.text;
+        if (backend_.reads_prompts()) {
+          ++job.remote_requests;
+          job.prompt_tokens += c.prompt_tokens;
+          job.completion_tokens += c.tokens;
+        }
         ++job.answered;
-        check_done(q.job);
+        touched.push_back(q.job);
       }
+    } catch (const BackendUnavailable&) {
+      throw;  // nothing can be captioned: the run stops, and a rerun resumes
     } catch (const Error& e) {
       for (size_t i = 0; i < n; ++i) fail(pending_captions_[i].job, e.what());
     } catch (const std::exception& e) {
@@ -186,6 +264,31 @@ class CaptionBatcher::Impl {
         fail(pending_captions_[i].job, jobs_[pending_captions_[i].job].path + ": captioning failed: " + first_line(e.what()));
     }
     pending_captions_.erase(pending_captions_.begin(), pending_captions_.begin() + static_cast<std::ptrdiff_t>(n));
+    std::sort(touched.begin(), touched.end());
+    touched.erase(std::unique(touched.begin(), touched.end()), touched.end());
+    for (size_t j : touched) request_ready(j);  // sliding: the next segment can go; checks done
+  }
+
+  // The summary endpoint's text for a finished video's cues (EasyAnimate's frame captions + LLM).
+  void summarize(VideoResult& r, Job& job) {
+    const std::string prompt = summary_prompt(opts_, r.cues, r.duration_s);
+    if (record_runs_)
+      r.run["summary"] = {{"endpoint", summarizer_->url()}, {"model", opts_.summary.model}, {"prompt", prompt}};
+    try {
+      const auto t0 = Clock::now();
+      const ChatAnswer a = summarizer_->complete(nlohmann::json::array({text_part(prompt)}));
+      timings_.model_captions += seconds_since(t0);
+      r.video_caption = a.text;
+      ++job.remote_requests;
+      job.prompt_tokens += a.prompt_tokens;
+      job.completion_tokens += a.completion_tokens;
+    } catch (const BackendUnavailable&) {
+      throw;
+    } catch (const Error& e) {
+      r.ok = false;
+      r.transient = true;
+      r.error = r.path + ": summary: " + e.what();
+    }
   }
 
   // Hands finished videos to on_done in input order, after writing their files.
@@ -196,6 +299,7 @@ class CaptionBatcher::Impl {
       r.path = job.path;
       r.ok = job.error.empty();
       r.error = job.error;
+      r.transient = job.transient;
       if (r.ok) {
         r.duration_s = job.duration_s;
         r.frames = static_cast<int64_t>(job.unique);
@@ -205,7 +309,19 @@ class CaptionBatcher::Impl {
           cues.push_back({seg.start_s, seg.end_s, job.pts[job.first_sample[k] + seg.frame_times.size() / 2], job.texts[k]});
         }
         r.cues = merge_adjacent(cues);
-        r.video_caption = job.video_text;
+        r.video_caption = opts_.mode == CaptionMode::kGrid && opts_.video_caption && !job.texts.empty() ? job.texts[0]
+                                                                                                      : job.video_text;
+        if (record_runs_)
+          r.run = {{"mode", caption_mode_name(opts_.mode)},
+                   {"backend", backend_.describe()},
+                   {"prompts", video_prompt_record(opts_)},
+                   {"requests", std::move(job.requests)}};
+        if (summarizer_) summarize(r, job);
+        r.requests = job.remote_requests;
+        r.prompt_tokens = job.prompt_tokens;
+        r.completion_tokens = job.completion_tokens;
+      }
+      if (r.ok) {
         try {
           write_video_outputs(r, opts_);
           r.outputs.insert(r.outputs.end(), job.files.begin(), job.files.end());
@@ -238,6 +354,9 @@ class CaptionBatcher::Impl {
   size_t next_report_ = 0;
   int64_t frames_embedded_ = 0;
   Clock::time_point started_;
+  bool use_prompts_;   // requests carry the mode's filled prompt templates
+  bool record_runs_;   // results carry a run record (remote backends, grid and sliding modes)
+  std::unique_ptr<OpenAIChatClient> summarizer_;  // --summary-endpoint
 };
 
 CaptionBatcher::CaptionBatcher(CaptionBackend& backend, const VideoCaptionOptions& opts,

@@ -69,10 +69,13 @@ class FrameReader::Impl {
     last_sample_ = -1;
     files_.clear();
     frames_dir_.clear();
+    grid_tiles_.clear();
+    grid_times_.clear();
     if (opts_.keep_frames) frames_dir_ = prepare_frames_dir(output_stem(path, opts_.out_dir) + "_captioning_frames");
     double duration = video.info().duration_s;
     const bool sent = opts_.sampling == Sampling::kScenes ? read_scenes(video, duration) : read_planned(video, duration);
     if (!sent) return false;
+    if (opts_.mode == CaptionMode::kGrid && !send_grid(duration)) return false;
     FrameMessage end;
     end.kind = FrameMessage::Kind::kEnd;
     end.video = index;
@@ -155,6 +158,7 @@ class FrameReader::Impl {
   }
 
   bool send_segment(const FrameSegment& seg) {
+    if (opts_.mode == CaptionMode::kGrid) return true;  // one segment for the whole video, at the end
     FrameMessage m;
     m.kind = FrameMessage::Kind::kSegment;
     m.video = index_;
@@ -163,8 +167,46 @@ class FrameReader::Impl {
     return push(std::move(m));
   }
 
+  // Grid mode: the segments' frames, tiled into one image, as the video's only frame and segment
+  // (spanning it all); --frames keeps the grid as frame_0000.jpg.
+  bool send_grid(double duration) {
+    const auto t0 = Clock::now();
+    FrameMessage m;
+    m.video = index_;
+    m.pts_s = grid_times_[grid_times_.size() / 2];
+    const Image grid = tile_frames(grid_tiles_, opts_.grid);
+    m.payload = backend_.prepare(grid);
+    if (!frames_dir_.empty()) {
+      write_jpeg(frames_dir_ + "/frame_0000.jpg", grid);
+      files_.push_back(frames_dir_ + "/frame_0000.jpg");
+    }
+    grid_tiles_.clear();
+    timings_.reader_frames += seconds_since(t0);
+    if (!push(std::move(m))) return false;
+    FrameSegment seg;
+    seg.end_s = duration;
+    seg.frame_times = {grid_times_[grid_times_.size() / 2]};
+    seg.tiled_times = grid_times_;
+    FrameMessage s;
+    s.kind = FrameMessage::Kind::kSegment;
+    s.video = index_;
+    s.segment = std::move(seg);
+    return push(std::move(s));
+  }
+
   // One sampled frame to the model side; shown_as >= 0: it is that segment's --frames picture.
+  // Grid mode keeps each segment's shown frame, scaled to a tile, for send_grid.
   bool send(const VideoFrame& frame, int64_t shown_as) {
+    if (opts_.mode == CaptionMode::kGrid) {
+      if (shown_as < 0) return true;
+      const auto t0 = Clock::now();
+      GridLayout one = opts_.grid;
+      one.columns = 1;
+      grid_tiles_.push_back(tile_frames({frame.rgb()}, one));
+      grid_times_.push_back(frame.pts_s);
+      timings_.reader_frames += seconds_since(t0);
+      return true;
+    }
     const auto t0 = Clock::now();
     FrameMessage m;
     m.video = index_;
@@ -240,6 +282,8 @@ class FrameReader::Impl {
   Image last_rgb_;
   std::string frames_dir_;
   std::vector<std::string> files_;
+  std::vector<Image> grid_tiles_;  // grid mode: the frames so far, at tile size
+  std::vector<double> grid_times_;
 };
 
 FrameReader::FrameReader(const VideoCaptionOptions& opts, const CaptionBackend& backend, FrameQueue& queue,

@@ -24,6 +24,8 @@ namespace clipcap {
 struct FrameSegment {
   double start_s = 0, end_s = 0;    // the span the caption covers
   std::vector<double> frame_times;  // non-decreasing; the caption is made from these frames
+  std::vector<double> tiled_times;  // grid mode: the times of the frames tiled into the one grid
+                                    // image (frame_times then holds that image's one time)
   // The frame whose time the cue reports (frame_s) and --frames keeps: the middle one.
   double representative_time() const { return frame_times.empty() ? start_s : frame_times[frame_times.size() / 2]; }
 };

@@ -4,6 +4,7 @@
 
 #include "common/error.h"
 #include "infer/subtitle_formats.h"
+#include "infer/video_prompts.h"
 
 namespace fs = std::filesystem;
 
@@ -23,6 +24,24 @@ void VideoCaptionOptions::validate() const {
     throw Error("--formats: nothing to write (give at least one of " + subtitle_format_names() + ")");
   scenes.validate();
   decoding.validate();
+  if (mode == CaptionMode::kGrid) tile_frames({Image{16, 16, std::vector<uint8_t>(16 * 16 * 3)}}, grid);  // layout errors
+  if (!summary.url.empty()) summary.validate("--summary-endpoint");
+  check_video_prompts(*this);
+}
+
+CaptionMode parse_caption_mode(const std::string& name) {
+  if (name == "frames") return CaptionMode::kFrames;
+  if (name == "grid") return CaptionMode::kGrid;
+  if (name == "sliding") return CaptionMode::kSliding;
+  throw Error("--mode: unknown mode '" + name + "' (frames, grid, sliding)");
+}
+
+std::string caption_mode_name(CaptionMode mode) {
+  switch (mode) {
+    case CaptionMode::kGrid: return "grid";
+    case CaptionMode::kSliding: return "sliding";
+    default: return "frames";
+  }
 }
 
 std::string output_stem(const std::string& video_path, const std::string& out_dir) {

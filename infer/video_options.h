@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "backend/openai_chat_client.h"
+#include "image/frame_grid.h"
 #include "infer/scene_detector.h"
 #include "infer/video_decoder.h"
 #include "model/decode_options.h"
@@ -14,6 +16,25 @@
 namespace clipcap {
 
 enum class Sampling { kUniform, kEvery, kScenes };
+
+// How a video's sampled frames become captions (--mode):
+//   frames   each segment's frames captioned (the default; local or remote backend);
+//   grid     every sampled frame tiled into one image, one request per video, one cue spanning it
+//            (ShareCaptioner-Video's fast captioning);
+//   sliding  differential sliding captioning (ShareCaptioner-Video): the first frame described,
+//            then each request carries two adjacent frames and the previous caption; each cue
+//            holds what changed. Requests of one video run one after another.
+enum class CaptionMode { kFrames, kGrid, kSliding };
+CaptionMode parse_caption_mode(const std::string& name);  // Error naming --mode
+std::string caption_mode_name(CaptionMode mode);
+
+// The instructions of the remote modes: templates with named fields (common/prompt_template.h).
+// "" = the mode's default (infer/video_prompts.h); the run record stores what was sent.
+struct VideoPrompts {
+  std::string main;   // --prompt: frames: each segment's; grid: the grid's; sliding: the differential one
+  std::string first;  // --first-prompt: sliding's first frame
+  std::string summary;  // --summary-prompt
+};
 
 struct VideoCaptionOptions {
   Sampling sampling = Sampling::kUniform;
@@ -30,6 +51,12 @@ struct VideoCaptionOptions {
   int queue_frames = 128;       // decoded, preprocessed frames waiting for the model at most (~600 KB
                                 // each at 224 px): room enough that the decoder runs to the end
                                 // while the model is behind, instead of idling its core
+  CaptionMode mode = CaptionMode::kFrames;
+  VideoPrompts prompts;
+  GridLayout grid;              // grid: --grid-columns, --grid-width
+  EndpointOptions summary;      // --summary-endpoint ...: with a URL, the video caption is this text
+                                // model's summary of the cues (EasyAnimate's frame captions + LLM)
+
   DecodeOptions decoding;       // caption decoding (the model's defaults unless flags say otherwise)
   VideoDecoderOptions decoder;  // libav decoding threads (0: decoder_options() in frame_reader.h), seeking
   int planned_readers = 2;      // -N/--every with frames >= seek_min_gap_s apart: decoders per video (1-2)

@@ -16,6 +16,7 @@ nlohmann::json VideoResult::to_json() const {
   j["path"] = path;
   if (!ok) {
     j["error"] = error;
+    if (transient) j["transient"] = true;
     return j;
   }
   j["duration_s"] = rounded_seconds(duration_s);
@@ -28,8 +29,16 @@ nlohmann::json VideoResult::to_json() const {
                     {"text", c.text}});
   j["segments"] = std::move(segs);
   if (!video_caption.empty()) j["video_caption"] = video_caption;
+  if (requests > 0) j["usage"] = usage_json();
   j["outputs"] = outputs;
   return j;
+}
+
+nlohmann::json VideoResult::usage_json() const {
+  return {{"requests", requests},
+          {"prompt_tokens", prompt_tokens},
+          {"completion_tokens", completion_tokens},
+          {"total_tokens", prompt_tokens + completion_tokens}};
 }
 
 void write_video_outputs(VideoResult& r, const VideoCaptionOptions& opts) {
@@ -47,6 +56,15 @@ void write_video_outputs(VideoResult& r, const VideoCaptionOptions& opts) {
   if (opts.video_caption) {
     write_file_atomic(stem + "_video_caption.txt", one_line(r.video_caption) + "\n");
     r.outputs.push_back(stem + "_video_caption.txt");
+  }
+  if (!r.run.is_null()) {
+    nlohmann::json run = r.run;
+    run["video"] = r.path;
+    run["duration_s"] = rounded_seconds(r.duration_s);
+    if (r.requests > 0) run["usage"] = r.usage_json();
+    if (!r.video_caption.empty()) run["video_caption"] = r.video_caption;
+    write_file_atomic(stem + "_caption_run.json", run.dump(2) + "\n");
+    r.outputs.push_back(stem + "_caption_run.json");
   }
 }
 
