@@ -99,6 +99,9 @@ class OpenAIChatClient::Impl {
     client_->set_read_timeout(ts, tus);
     client_->set_write_timeout(ts, tus);
     client_->set_keep_alive(true);
+    // httplib writes the headers and the body separately: with Nagle's algorithm the body waits
+    // for the server's delayed ACK (40 ms), which made one request at a time 7x slower here.
+    client_->set_tcp_nodelay(true);
     if (!opts_.api_key.empty()) client_->set_bearer_token_auth(opts_.api_key.c_str());
   }
 

@@ -48,6 +48,7 @@ CaptionServer::CaptionServer(ServerOptions opts, std::string model_name, std::os
   // A connection holds a pool thread while kept alive; closing it after httplib's default of 5
   // requests races with a client already sending the next one (a lost request under load).
   http_->set_keep_alive_max_count(1000);
+  http_->set_tcp_nodelay(true);  // answers are written in pieces: do not hold them for delayed ACKs
   // Debian's httplib listens with a backlog of 5: a burst of clients connecting at once overflows
   // it and some connections fail. Remember the listening socket to listen again with a real one.
   // SO_REUSEADDR only: httplib's default SO_REUSEPORT would let a second server share a port that
