@@ -6,8 +6,8 @@
 
 namespace clipcap {
 
-VideoFrame frame_at(VideoDecoder& video, double t, bool first, const EndCheck& check) {
-  const bool found = video.advance_to(t);
+VideoFrame frame_at(VideoDecoder& video, double t, bool first, const EndCheck& check, bool keyframe) {
+  const bool found = keyframe ? video.keyframe_near(t) : video.advance_to(t);
   if (!video.has_frame() && first) throw Error(video.info().path + ": no decodable video frames");
   if (!found || !video.has_frame()) check(video, t);
   if (!video.has_frame()) throw Error(video.info().path + ": no decodable video frames");
@@ -15,11 +15,12 @@ VideoFrame frame_at(VideoDecoder& video, double t, bool first, const EndCheck& c
 }
 
 FramePrefetcher::FramePrefetcher(std::string path, VideoDecoderOptions opts, std::vector<double> times,
-                                 EndCheck check, size_t ahead)
+                                 EndCheck check, bool keyframes, size_t ahead)
     : path_(std::move(path)),
       opts_(std::move(opts)),
       times_(std::move(times)),
       check_(std::move(check)),
+      keyframes_(keyframes),
       ready_(ahead),
       thread_([this] { run(); }) {}
 
@@ -32,7 +33,7 @@ void FramePrefetcher::run() {
   try {
     VideoDecoder video(path_, opts_);
     for (double t : times_) {
-      VideoFrame frame = frame_at(video, t, /*first=*/false, check_);
+      VideoFrame frame = frame_at(video, t, /*first=*/false, check_, keyframes_);
       {
         std::lock_guard<std::mutex> lock(mu_);
         decoded_ = video.frames_decoded();

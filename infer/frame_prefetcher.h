@@ -25,15 +25,16 @@ namespace clipcap {
 // after a seek past the data); throws when that means a damaged file.
 using EndCheck = std::function<void(const VideoDecoder&, double)>;
 
-// The frame at t (the first with pts >= t): what each reader does per planned time. first: t is
-// the video's first planned time, where no frame at all means an undecodable video.
-VideoFrame frame_at(VideoDecoder& video, double t, bool first, const EndCheck& check);
+// The frame at t (the first with pts >= t; keyframe: the keyframe nearest to t): what each reader
+// does per planned time. first: t is the video's first planned time, where no frame at all means
+// an undecodable video.
+VideoFrame frame_at(VideoDecoder& video, double t, bool first, const EndCheck& check, bool keyframe = false);
 
 class FramePrefetcher {
  public:
 
   FramePrefetcher(std::string path, VideoDecoderOptions opts, std::vector<double> times, EndCheck check,
-                  size_t ahead = 4);
+                  bool keyframes = false, size_t ahead = 4);
   ~FramePrefetcher();
   FramePrefetcher(const FramePrefetcher&) = delete;
   FramePrefetcher& operator=(const FramePrefetcher&) = delete;
@@ -48,6 +49,7 @@ class FramePrefetcher {
   const VideoDecoderOptions opts_;
   const std::vector<double> times_;
   const EndCheck check_;
+  const bool keyframes_;
 
   BoundedQueue<VideoFrame> ready_;
   mutable std::mutex mu_;

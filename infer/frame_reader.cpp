@@ -89,19 +89,26 @@ class FrameReader::Impl {
   // Frames far apart are each decoded from their own keyframe: then a second reader (its own
   // decoder and thread) takes every other one, and the decoding work splits in two.
   bool read_planned(VideoDecoder& video, double duration) {
-    const auto segments = opts_.sampling == Sampling::kUniform ? uniform_segments(duration, opts_.num_frames)
-                                                               : every_segments(duration, opts_.every_s);
+    auto segments = opts_.sampling == Sampling::kUniform ? uniform_segments(duration, opts_.num_frames)
+                                                         : every_segments(duration, opts_.every_s);
+    if (opts_.sample_point == SamplePoint::kMid)
+      for (auto& seg : segments) seg.frame_times = {(seg.start_s + seg.end_s) / 2};
+    const bool keyframes = opts_.seek == Seek::kKeyframe;
+    if (keyframes) {  // only keyframes are read: look for a truncation in the index instead
+      const double data_end = video.indexed_data_end_s();
+      if (data_end >= 0) truncated(video, data_end, duration);
+    }
     // Called when the stream ended before t (frame_at handles a video without any frame).
-    const EndCheck check = [duration](const VideoDecoder& v, double t) {
+    const EndCheck check = [duration, keyframes](const VideoDecoder& v, double t) {
       if (!v.has_frame()) truncated_at(v, t, duration);  // a seek past the data: no frame at all
-      check_not_truncated(v, t, duration);
+      if (!keyframes) check_not_truncated(v, t, duration);
     };
     std::unique_ptr<FramePrefetcher> second;
     if (opts_.planned_readers > 1 && segments.size() >= 4 &&
         duration / static_cast<double>(segments.size()) >= opts_.decoder.seek_min_gap_s) {
       std::vector<double> odd;
       for (size_t j = 1; j < segments.size(); j += 2) odd.push_back(segments[j].frame_times[0]);
-      second = std::make_unique<FramePrefetcher>(video.info().path, decoder_options(opts_), std::move(odd), check);
+      second = std::make_unique<FramePrefetcher>(video.info().path, decoder_options(opts_), std::move(odd), check, keyframes);
     }
     struct CountSecond {  // its decoded frames join the reader's count, however this returns
       Impl& r;
@@ -112,7 +119,7 @@ class FrameReader::Impl {
     } count_second{*this, second};
     for (size_t j = 0; j < segments.size(); ++j) {
       const VideoFrame frame = second && j % 2 == 1 ? second->next()
-                                                    : frame_at(video, segments[j].frame_times[0], j == 0, check);
+                                                    : frame_at(video, segments[j].frame_times[0], j == 0, check, keyframes);
       if (!send(frame, static_cast<int64_t>(j)) || !send_segment(segments[j])) return false;
     }
     return true;
@@ -149,7 +156,7 @@ class FrameReader::Impl {
     FrameSegment seg;
     seg.start_s = start;
     seg.end_s = end;
-    const auto picked = scene.pick(static_cast<size_t>(opts_.scene_frames));
+    const auto picked = scene.pick(opts_.sample_point == SamplePoint::kMid ? 1 : static_cast<size_t>(opts_.scene_frames));
     for (size_t k = 0; k < picked.size(); ++k) {
       seg.frame_times.push_back(picked[k]->pts_s);
       if (!send(*picked[k], k == picked.size() / 2 ? segments_ : -1)) return false;

@@ -35,6 +35,7 @@ struct VideoFlags {
   std::string shard;
   bool scenes = false;
   std::string mode = "frames";
+  std::string seek = "exact", sample_point = "start";
   std::string summary_key_file;
 };
 
@@ -84,6 +85,13 @@ int run(int argc, char** argv) {
   video_cmd->add_option("--scene-frames", video.scene_frames,
                         "frames per scene whose mean embedding is captioned (1 = the middle frame)")
       ->capture_default_str();
+  video_cmd->add_option("--seek", vflags.seek,
+                        "exact: the first frame at or after each target time; keyframe: the nearest keyframe (one "
+                        "frame decoded per sample; -N and --every)")
+      ->capture_default_str();
+  video_cmd->add_option("--sample-point", vflags.sample_point,
+                        "start: each segment's frame at its start (upstream); mid: at its middle (EasyAnimate)")
+      ->capture_default_str();
   video_cmd->add_option("--out-dir", video.out_dir, "write outputs here instead of next to each video");
   video_cmd->add_option("--formats", vflags.formats, "subtitle files to write: any of " + clipcap::subtitle_format_names())
       ->capture_default_str();
@@ -99,6 +107,8 @@ int run(int argc, char** argv) {
   video_cmd->add_flag("--retry-errors", batch.retry_errors, "with --results: run videos whose result is an error again");
   video_cmd->add_option("--shard", vflags.shard, "i/N: caption items i, i+N, i+2N, ... (default: RANK/WORLD_SIZE)");
   add_batch_flags(*video_cmd, video_batches, "frames per CLIP forward");
+  video_cmd->add_option("--video-workers", video.video_workers, "videos decoded at once in a batch (0 = from the cores, at most 4)")
+      ->capture_default_str();
   video_cmd->add_option("--decode-threads", video.decoder.threads, "video decoding threads (0 = 1 for -N/--every, half the cores but at least 2 for --scenes)")
       ->capture_default_str();
   clipcap::add_backend_flags(*video_cmd, video_model, /*model_required=*/false);
@@ -155,6 +165,12 @@ int run(int argc, char** argv) {
     if (batch.videos.empty() && batch.list.empty()) throw clipcap::Error("video: give video files or --list FILE");
     if (vflags.scenes) video.sampling = clipcap::Sampling::kScenes;
     video.mode = clipcap::parse_caption_mode(vflags.mode);
+    if (vflags.seek != "exact" && vflags.seek != "keyframe")
+      throw clipcap::Error("--seek must be exact or keyframe (got '" + vflags.seek + "')");
+    video.seek = vflags.seek == "keyframe" ? clipcap::Seek::kKeyframe : clipcap::Seek::kExact;
+    if (vflags.sample_point != "start" && vflags.sample_point != "mid")
+      throw clipcap::Error("--sample-point must be start or mid (got '" + vflags.sample_point + "')");
+    video.sample_point = vflags.sample_point == "mid" ? clipcap::SamplePoint::kMid : clipcap::SamplePoint::kStart;
     video.prompts.main = clipcap::given_prompt(video_model);
     if (!video.summary.url.empty()) {
       video.summary.timeout_s = video_model.remote.endpoint.timeout_s;

@@ -1,5 +1,6 @@
 #include "infer/video_captioner.h"
 
+#include <atomic>
 #include <thread>
 
 #include "common/error.h"
@@ -28,9 +29,14 @@ void VideoCaptioner::caption_all(const std::vector<std::string>& paths,
   if (paths.empty()) return;
   const auto started = Clock::now();
   FrameQueue queue(static_cast<size_t>(opts_.queue_frames));
-  std::thread reader_thread([&] {
-    FrameReader reader(opts_, backend_, queue, timings_);
-    for (size_t i = 0; i < paths.size(); ++i) {
+  // Several videos are decoded at once (short clips are mostly start-up: open, probe, first seek);
+  // each worker takes the next video in input order and the batcher reports in input order.
+  const int workers = video_workers_for(opts_, paths.size());
+  std::vector<VideoCaptionTimings> reader_timings(static_cast<size_t>(workers));
+  std::atomic<size_t> next_video{0};
+  const auto read_videos = [&](VideoCaptionTimings& timings) {
+    FrameReader reader(opts_, backend_, queue, timings);
+    for (size_t i; (i = next_video++) < paths.size();) {
       FrameMessage failed;
       failed.kind = FrameMessage::Kind::kFailed;
       failed.video = i;
@@ -44,6 +50,12 @@ void VideoCaptioner::caption_all(const std::vector<std::string>& paths,
       }
       if (!queue.push(std::move(failed))) return;
     }
+  };
+  std::thread reader_thread([&] {
+    std::vector<std::thread> more;
+    for (int w = 1; w < workers; ++w) more.emplace_back(read_videos, std::ref(reader_timings[static_cast<size_t>(w)]));
+    read_videos(reader_timings[0]);
+    for (auto& t : more) t.join();
     queue.close();
   });
   struct JoinOnExit {  // also when on_done throws: stop the reader, then wait for it
@@ -65,6 +77,13 @@ void VideoCaptioner::caption_all(const std::vector<std::string>& paths,
     }
   }
   batcher.finish();
+  reader_thread.join();  // the queue closed: the readers are done (their timings are final)
+  for (const auto& t : reader_timings) {
+    timings_.reader_decode += t.reader_decode;
+    timings_.reader_frames += t.reader_frames;
+    timings_.reader_blocked += t.reader_blocked;
+    timings_.frames_decoded += t.frames_decoded;
+  }
   timings_.wall = seconds_since(started);
 }
 

@@ -365,13 +365,21 @@ struct VideoDecoder::Impl {
 
   bool next() {
     if (!receive()) {
-      if (frames_out == 0) {
-        std::string why = bad_packets ? std::to_string(bad_packets) + " packets failed to decode: " + last_decode_error
-                                      : !read_error.empty() ? read_error : last_decode_error;
-        throw Error(info.path + ": no decodable video frames" + (why.empty() ? "" : " (" + why + ")"));
-      }
+      if (frames_out == 0) throw_undecodable();
       return false;
     }
+    accept_frame();
+    return true;
+  }
+
+  [[noreturn]] void throw_undecodable() const {
+    std::string why = bad_packets ? std::to_string(bad_packets) + " packets failed to decode: " + last_decode_error
+                                  : !read_error.empty() ? read_error : last_decode_error;
+    throw Error(info.path + ": no decodable video frames" + (why.empty() ? "" : " (" + why + ")"));
+  }
+
+  // The decoded frame in tmp becomes the current one.
+  void accept_frame() {
     int64_t ts = tmp->best_effort_timestamp;
     if (ts == AV_NOPTS_VALUE) ts = tmp->pts;
     int64_t dur = frame_duration_ticks(tmp.get());
@@ -386,7 +394,76 @@ struct VideoDecoder::Impl {
     cur_dur = dur > 0 ? dur * tb : nominal_frame_s();
     have_cur = true;
     ++frames_out;
-    return true;
+  }
+
+  // The time of the first frame the index places beyond the file's end (a truncated file whose
+  // index was written first, like an mp4 with +faststart); -1 when none is.
+  double indexed_data_end_s() const {
+    const int64_t size = fmt->pb ? avio_size(fmt->pb) : -1;
+    const int n = avformat_index_get_entries_count(st);
+    if (size <= 0 || n <= 0) return -1;
+    for (int i = 0; i < n; ++i) {
+      const AVIndexEntry* e = avformat_index_get_entry(st, i);
+      if (e && e->pos >= 0 && e->pos + e->size > size) return e->timestamp * tb - origin_s;
+    }
+    return -1;
+  }
+
+  // The keyframe nearest to t: by the keyframe index when the container has one (the entries at
+  // or before and at or after t), else the first keyframe from where a backward seek to t lands.
+  // Only that packet goes to the decoder, then a drain makes it give the frame at once (a decoder
+  // with reordering delay would otherwise wait for more packets).
+  bool keyframe_near(double t) {
+    int64_t target = static_cast<int64_t>(std::floor((std::max(0.0, t) + origin_s) / tb));
+    if (avformat_index_get_entries_count(st) > 0) {
+      const AVIndexEntry* before = avformat_index_get_entry_from_timestamp(st, target, AVSEEK_FLAG_BACKWARD);
+      const AVIndexEntry* after = avformat_index_get_entry_from_timestamp(st, target, 0);
+      const AVIndexEntry* pick = before;
+      if (!pick || (after && std::llabs(after->timestamp - target) < std::llabs(target - pick->timestamp))) pick = after;
+      if (pick) {
+        // Aim between the chosen keyframe and the next one: index times are decode times, and some
+        // demuxers (mov with B-frames) shift a seek target by the decode delay, which would land
+        // on the keyframe before when aiming at its time exactly.
+        const AVIndexEntry* next = avformat_index_get_entry_from_timestamp(st, pick->timestamp + 1, 0);
+        const int64_t gap = next && next->timestamp > pick->timestamp ? next->timestamp - pick->timestamp
+                                                                        : static_cast<int64_t>(1.0 / tb);
+        target = pick->timestamp + gap / 2;
+      }
+    }
+    if (av_seek_frame(fmt.get(), stream_index, target, AVSEEK_FLAG_BACKWARD) < 0 &&
+        avformat_seek_file(fmt.get(), stream_index, INT64_MIN, target, target, 0) < 0) {
+      seek_start();
+    }
+    avcodec_flush_buffers(codec.get());
+    draining = false;
+    have_cur = false;
+    last_ts = AV_NOPTS_VALUE;
+    codec->skip_frame = AVDISCARD_DEFAULT;
+    bool sent = false;
+    while (!sent) {
+      const int r = av_read_frame(fmt.get(), pkt.get());
+      if (r < 0) {
+        if (r != AVERROR_EOF && !avio_feof(fmt->pb)) read_error = av_error(r);
+        break;
+      }
+      if (pkt->stream_index == stream_index && (pkt->flags & AV_PKT_FLAG_KEY)) {  // non-key packets: dropped here
+        const int s = avcodec_send_packet(codec.get(), pkt.get());
+        if (s < 0 && s != AVERROR(EAGAIN)) {
+          ++bad_packets;
+          last_decode_error = av_error(s);
+        } else {
+          sent = true;
+        }
+      }
+      av_packet_unref(pkt.get());
+    }
+    avcodec_send_packet(codec.get(), nullptr);
+    draining = true;
+    const bool got = receive();
+    if (got) accept_frame();
+    avcodec_flush_buffers(codec.get());  // out of draining, ready for the next seek
+    draining = false;
+    return got;
   }
 
   // Seeking to t pays off when a keyframe lies between the current frame and t.
@@ -459,6 +536,8 @@ VideoDecoder::~VideoDecoder() = default;
 const VideoInfo& VideoDecoder::info() const { return impl_->info; }
 bool VideoDecoder::next() { return impl_->next(); }
 bool VideoDecoder::advance_to(double t_s) { return impl_->advance_to(t_s); }
+bool VideoDecoder::keyframe_near(double t_s) { return impl_->keyframe_near(t_s); }
+double VideoDecoder::indexed_data_end_s() const { return impl_->indexed_data_end_s(); }
 void VideoDecoder::rewind() { impl_->seek_start(); }
 bool VideoDecoder::has_frame() const { return impl_->have_cur; }
 double VideoDecoder::pts_s() const { return impl_->cur_pts; }

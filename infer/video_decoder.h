@@ -82,6 +82,15 @@ class VideoDecoder {
   // keyframes when that skips work. Targets must not decrease between calls unless after
   // rewind(). false when the stream ends first: the last frame then stays current.
   bool advance_to(double t_s);
+  // Makes the current frame the keyframe nearest to t_s (by the container's keyframe index; without
+  // one, the first keyframe from where a backward seek to t_s lands), decoding that frame alone:
+  // non-key packets are dropped before the decoder. false when none could be read there (a seek
+  // past the data). Any order of targets; next() afterwards continues from an unspecified point.
+  bool keyframe_near(double t_s);
+  // The time of the first frame the container's index places beyond the end of the file (a file
+  // truncated after its index was written, e.g. an mp4 with +faststart), or -1. keyframe_near()
+  // never reads those frames, so it is how keyframe sampling sees the truncation.
+  double indexed_data_end_s() const;
   // Back to the first frame (the next next() returns it).
   void rewind();
 

@@ -1,6 +1,8 @@
 #include "infer/video_options.h"
 
+#include <algorithm>
 #include <filesystem>
+#include <thread>
 
 #include "common/error.h"
 #include "infer/subtitle_formats.h"
@@ -26,7 +28,16 @@ void VideoCaptionOptions::validate() const {
   decoding.validate();
   if (mode == CaptionMode::kGrid) tile_frames({Image{16, 16, std::vector<uint8_t>(16 * 16 * 3)}}, grid);  // layout errors
   if (!summary.url.empty()) summary.validate("--summary-endpoint");
+  if (seek == Seek::kKeyframe && sampling == Sampling::kScenes)
+    throw Error("--seek keyframe works with -N and --every (--scenes decodes every frame to find the cuts)");
+  if (video_workers < 0) throw Error("--video-workers must be >= 0 (0 = from the cores), got " + std::to_string(video_workers));
   check_video_prompts(*this);
+}
+
+int video_workers_for(const VideoCaptionOptions& opts, size_t videos) {
+  int n = opts.video_workers;
+  if (n == 0) n = std::clamp(static_cast<int>(std::thread::hardware_concurrency()), 1, 4);
+  return std::max(1, std::min(n, static_cast<int>(std::max<size_t>(videos, 1))));
 }
 
 CaptionMode parse_caption_mode(const std::string& name) {

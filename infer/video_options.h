@@ -17,6 +17,15 @@ namespace clipcap {
 
 enum class Sampling { kUniform, kEvery, kScenes };
 
+// Which frame stands for a target time (-N, --every; --seek):
+//   exact     the first frame at or after it (decodes from the keyframe before it);
+//   keyframe  the nearest keyframe: one frame decoded per sample, non-key packets skipped at the
+//             demuxer. The cue keeps the target times as its bounds; frame_s is the frame's time.
+enum class Seek { kExact, kKeyframe };
+// Where in each segment its frame is taken (--sample-point): start (upstream's -N), or mid, the
+// middle of the segment (EasyAnimate's "mid"; with --scenes: the scene's middle frame).
+enum class SamplePoint { kStart, kMid };
+
 // How a video's sampled frames become captions (--mode):
 //   frames   each segment's frames captioned (the default; local or remote backend);
 //   grid     every sampled frame tiled into one image, one request per video, one cue spanning it
@@ -42,6 +51,8 @@ struct VideoCaptionOptions {
   double every_s = 2.0;         // every: seconds between sampled frames
   SceneDetectOptions scenes;    // scenes: detector settings
   int scene_frames = 3;         // scenes: frames per scene described together (1 = middle frame)
+  Seek seek = Seek::kExact;
+  SamplePoint sample_point = SamplePoint::kStart;
 
   std::string out_dir;          // "" = next to each video
   std::vector<std::string> formats = {"srt", "vtt", "json"};  // subtitle files (infer/subtitle_formats.h)
@@ -60,6 +71,8 @@ struct VideoCaptionOptions {
   DecodeOptions decoding;       // caption decoding (the model's defaults unless flags say otherwise)
   VideoDecoderOptions decoder;  // libav decoding threads (0: decoder_options() in frame_reader.h), seeking
   int planned_readers = 2;      // -N/--every with frames >= seek_min_gap_s apart: decoders per video (1-2)
+  int video_workers = 0;        // --video-workers: videos decoded at once in a batch (0: chosen from
+                                // the cores, video_workers_for())
 
   void validate() const;  // Error naming the flag when a value is out of range
 };
@@ -74,6 +87,10 @@ struct VideoCaptionTimings {
   double model_captions = 0;  // model thread: the backend's caption() (mapping + generation)
   int64_t frames_decoded = 0; // frames the decoder output (non-reference frames it skipped are not counted)
 };
+
+// Videos decoded at once for this many videos: --video-workers, or for 0 the cores (at least 1, at
+// most 4; bench/README.md "Short clips"), never more than the videos.
+int video_workers_for(const VideoCaptionOptions& opts, size_t videos);
 
 // "<out_dir or the video's directory>/<video file name without its extension>".
 std::string output_stem(const std::string& video_path, const std::string& out_dir);

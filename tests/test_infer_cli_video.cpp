@@ -148,8 +148,9 @@ TEST(InferCliVideo, BadVideosGiveOneLineAndExitOne) {
       {dir + "/missing.mp4", "no such file"}, {dir + "/empty.mp4", "empty file"},
       {dir + "/text.mp4", "not a video file"}, {dir + "/half.mkv", "truncated"}, {dir + "/half-fast.mp4", "truncated"},
       {audio, "audio only"}};
+  for (const std::string seek : {"exact", "keyframe"})  // keyframe mode keeps every message
   for (const auto& [path, problem] : cases) {
-    auto r = test::run(infer_video("-N 10 " + shell_quote(path)));
+    auto r = test::run(infer_video("-N 10 --seek " + seek + " " + shell_quote(path)));
     EXPECT_EQ(r.exit_code, 1) << path;
     EXPECT_NE(r.err.find(path + ": "), std::string::npos) << r.err;
     EXPECT_NE(r.err.find(problem), std::string::npos) << r.err;
@@ -159,6 +160,14 @@ TEST(InferCliVideo, BadVideosGiveOneLineAndExitOne) {
   }
   // --scenes reads every frame: the truncation is found there too.
   auto r = test::run(infer_video("--scenes " + shell_quote(dir + "/half.mkv")));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("truncated"), std::string::npos) << r.err;
+  r = test::run(infer_video("--scenes --seek keyframe " + shell_quote(dir + "/x.mp4")));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("--seek keyframe works with -N and --every"), std::string::npos) << r.err;
+  r = test::run(infer_video("--seek nearest " + shell_quote(dir + "/x.mp4")));
+  EXPECT_NE(r.err.find("--seek must be exact or keyframe"), std::string::npos) << r.err;
+  r = test::run(infer_video("--scenes " + shell_quote(dir + "/half.mkv")));
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("truncated"), std::string::npos) << r.err;
   // usage mistakes

@@ -193,7 +193,7 @@ TEST(RemoteCli, AServerThatGoesAwayMidBatchLeavesFailuresARerunFillsIn) {
   const std::string out = temp_dir("remote-resume");
   const std::string results = out + "/results.jsonl";
   const auto command = [&](const std::string& url) {
-    return tool("clipcap-infer") + " video" + remote(url, "--image-format png --concurrency 1 --retries 1 --retry-delay 0.05") +
+    return tool("clipcap-infer") + " video" + remote(url, "--image-format png --concurrency 1 --retries 1 --retry-delay 0.05") + "--video-workers 1 " +
            "-N 2 --out-dir " + out + " --results " + results + " " + v1 + " " + v2 + " " + v3;
   };
   {  // No server at all: every video recorded as failed (transient), nothing written for them.
@@ -210,7 +210,8 @@ TEST(RemoteCli, AServerThatGoesAwayMidBatchLeavesFailuresARerunFillsIn) {
   }
   ServeProcess server("");
   // In front of the server, a proxy that is "down" (503) for calls 2-5: the second video's two
-  // frames, each tried twice. The batch goes on; the rerun fills the failure in.
+  // frames, each tried twice (one video decoded at a time, one request in flight: a fixed order).
+  // The batch goes on; the rerun fills the failure in.
   httplib::Client upstream("127.0.0.1", server.port());
   std::atomic<bool> down_window{true};
   FakeEndpoint proxy([&](const httplib::Request& req, httplib::Response& res, int call) {

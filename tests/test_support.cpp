@@ -93,8 +93,11 @@ namespace {
 std::string build_stamp() {
   std::string key;
   std::error_code ec;
-  std::vector<fs::path> inputs = {fs::read_symlink("/proc/self/exe", ec)};
-  for (const char* t : {"clipcap-data", "clipcap-train", "clipcap-eval", "clipcap-infer", "libclipcap_spm.so"})
+  // The same key in every test executable: a key of its own (its /proc/self/exe) made each one
+  // delete the others' fixtures as "of an earlier build" while their tests used them.
+  std::vector<fs::path> inputs;
+  for (const char* t : {"clipcap-data", "clipcap-train", "clipcap-eval", "clipcap-infer", "libclipcap_spm.so",
+                        "tests/clipcap_unit_tests", "tests/clipcap_cli_tests", "tests/clipcap_slow_tests"})
     inputs.push_back(fs::path(binary_dir()) / t);
   for (const auto& p : inputs) {
     const auto t = fs::last_write_time(p, ec);

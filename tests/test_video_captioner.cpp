@@ -8,6 +8,7 @@
 #include "common/atomic_file.h"
 #include "backend/local_backend.h"
 #include "infer/video_captioner.h"
+#include "infer/video_decoder.h"
 #include "tests/test_support.h"
 #include "tests/test_video_support.h"
 
@@ -132,6 +133,81 @@ TEST(VideoCaptioner, TwoReadersGiveTheOneReadersResult) {
   EXPECT_NE(bad.error.find(half + ": "), std::string::npos) << bad.error;
   EXPECT_NE(bad.error.find("truncated"), std::string::npos) << bad.error;
   EXPECT_EQ(caption(1, half).first.error, bad.error);  // whichever reader met the end
+}
+
+// Keyframe mode: one frame decoded per sample, each the keyframe nearest to its target time, and
+// each cue's caption that frame's caption as an image; cue bounds stay the target times.
+TEST(VideoCaptioner, KeyframeModeCaptionsTheKeyframesItReports) {
+  const std::string path = test::generated_video(
+      "captioner-gop10.mp4", "-f lavfi -i testsrc=s=96x64:r=25:d=6 -c:v libx264 -g 10 -keyint_min 10 -sc_threshold 0 -bf 2");
+  for (const std::string video : {path, test::generated_video("captioner-gop10.webm",
+                                                              "-f lavfi -i testsrc=s=96x64:r=25:d=6 -c:v libvpx-vp9 -g 10")}) {
+    auto opts = small_options(test::temp_dir("captioner-keyframes"));
+    opts.num_frames = 5;
+    opts.seek = Seek::kKeyframe;
+    opts.planned_readers = 1;
+    VideoCaptioner vc(tiny_backend(), opts);
+    const VideoResult r = vc.caption(video);
+    ASSERT_TRUE(r.ok) << r.error;
+    EXPECT_LE(vc.timings().frames_decoded, 5) << video;  // one frame per sample, not the GOP before it
+    std::vector<Image> frames;
+    for (const Cue& c : r.cues) {
+      // A keyframe every 0.4 s: the frame reported is one, and near the cue's start (its target).
+      const double k = c.frame_s / 0.4;
+      EXPECT_NEAR(k, std::round(k), 1e-6) << video << " frame at " << c.frame_s;
+      EXPECT_LE(std::abs(c.frame_s - c.start_s), 0.4 + 1e-6) << video;
+      VideoDecoder dec(video);
+      ASSERT_TRUE(dec.advance_to(c.frame_s));
+      EXPECT_NEAR(dec.pts_s(), c.frame_s, 1e-9);
+      frames.push_back(dec.rgb());
+    }
+    const auto want = tiny_captioner().caption_images(frames, opts.decoding);
+    for (size_t i = 0; i < r.cues.size(); ++i) EXPECT_EQ(r.cues[i].text, want[i]) << video << " cue " << i;
+    EXPECT_EQ(r.cues.front().start_s, 0.0);
+    EXPECT_NEAR(r.cues.back().end_s, 6.0, 1e-3);
+  }
+}
+
+TEST(VideoCaptioner, MidSamplePointTakesEachSegmentsMiddleFrame) {
+  const std::string path = test::generated_video("captioner-testsrc.mp4", "-f lavfi -i testsrc=s=96x64:r=25:d=4 -c:v libx264 -bf 2");
+  auto opts = small_options(test::temp_dir("captioner-mid"));
+  opts.num_frames = 4;
+  opts.sample_point = SamplePoint::kMid;
+  VideoCaptioner vc(tiny_backend(), opts);
+  const VideoResult r = vc.caption(path);
+  ASSERT_TRUE(r.ok) << r.error;
+  for (const Cue& c : r.cues) {  // segments of 1 s: the first frame (25 fps) at or after the middle
+    EXPECT_GE(c.frame_s, c.start_s + 0.5 - 1e-6);
+    EXPECT_LT(c.frame_s, c.start_s + 0.5 + 0.04);
+  }
+}
+
+// Several videos decoded at once: the same results, in input order, bad videos included.
+TEST(VideoCaptioner, VideoWorkersGiveTheOneAtATimeResults) {
+  const std::string dir = test::temp_dir("captioner-workers");
+  const std::vector<std::string> paths = {
+      test::generated_video("captioner-testsrc.mp4", "-f lavfi -i testsrc=s=96x64:r=25:d=4 -c:v libx264 -bf 2"),
+      dir + "/missing.mp4", test::colour_video().path,
+      test::generated_video("captioner-gop10.webm", "-f lavfi -i testsrc=s=96x64:r=25:d=6 -c:v libvpx-vp9 -g 10"),
+      test::generated_video("captioner-short.mp4", "-f lavfi -i testsrc=s=64x48:r=5:d=1 -c:v libx264")};
+  auto run = [&](int workers) {
+    auto opts = small_options(dir + "/" + std::to_string(workers));
+    opts.num_frames = 3;
+    opts.video_workers = workers;
+    VideoCaptioner vc(tiny_backend(), opts);
+    std::vector<nlohmann::json> got;
+    vc.caption_all(paths, [&](const VideoResult& r) {
+      nlohmann::json j = r.to_json();
+      j.erase("outputs");
+      got.push_back(j);
+    });
+    return got;
+  };
+  const auto one = run(1), three = run(3);
+  ASSERT_EQ(one.size(), paths.size());
+  EXPECT_EQ(three, one);
+  EXPECT_TRUE(one[1].contains("error"));
+  EXPECT_EQ(video_workers_for(VideoCaptionOptions{}, 1), 1);
 }
 
 TEST(VideoCaptioner, MoreSamplesThanFramesEmbedsEachFrameOnce) {
