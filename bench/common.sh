@@ -23,3 +23,16 @@ bench_binary() {
   "$py" -c "import torch" 2>/dev/null || { echo "$(basename "$0"): $py has no torch (apt-get install python3-torch)" >&2; exit 1; }
 }
 report() { PYTHONPATH="$here" "$py" - "$raw" "$here/results/${1}_$stamp" "$cmd" "$(machine)" "$(uname -r)"; }
+# serve_start LOG ARGS...: $build/clipcap-serve ARGS in the background, its stderr in LOG; returns
+# once it says "ready:", with server_pid and port set.
+serve_start() {
+  local log=$1
+  shift
+  "$build/clipcap-serve" "$@" 2> "$log" > /dev/null &
+  server_pid=$!
+  for _ in $(seq 600); do
+    grep -q "ready:" "$log" && break
+    sleep 0.05
+  done
+  port=$(sed -n 's/.*listening on http:\/\/127.0.0.1:\([0-9]*\).*/\1/p' "$log")
+}

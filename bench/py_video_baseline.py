@@ -158,7 +158,9 @@ def upstream_uniform(path, n, tokens, weights, frames_timed):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--video", required=True)
+    ap.add_argument("--video")
+    ap.add_argument("--videos", help="a file with a video path per line: one batch, clips/s (uniform only)")
+    ap.add_argument("--upstream-clips", type=int, default=1 << 30, help="upstream --videos: clips timed (scaled to all)")
     ap.add_argument("--algo", choices=["pipeline", "upstream"], default="pipeline")
     ap.add_argument("--mode", choices=["uniform", "scenes"], default="uniform")
     ap.add_argument("-N", type=int, default=60)
@@ -182,6 +184,27 @@ def main():
         return
     rec = {"impl": "python", "algo": args.algo, "mode": args.mode, "threads": args.threads, "tokens": args.tokens,
            "num_frames": args.N, "scene_frames": args.scene_frames}
+    if args.videos:
+        paths = [p for p in open(args.videos).read().splitlines() if p]
+        rec["batch"] = True
+        rec["clips"] = len(paths)
+        if args.algo == "upstream":
+            timed = paths[:args.upstream_clips]
+            t0 = time.perf_counter()
+            for p in timed:
+                upstream_uniform(p, args.N, args.tokens, args.weights, args.N)
+            total = (time.perf_counter() - t0) * len(paths) / len(timed)
+            rec.update(clips_timed=len(timed), median_s=total, clips_per_s=len(paths) / total)
+        else:
+            model = Captioner().eval()
+            t0 = time.perf_counter()
+            with torch.inference_mode():
+                for p in paths:
+                    pipeline_uniform(model, p, args.N, args.tokens, args.batch_size, args.caption_batch)
+            total = time.perf_counter() - t0
+            rec.update(median_s=total, clips_per_s=len(paths) / total)
+        print(json.dumps(rec), flush=True)
+        return
     if args.algo == "upstream":
         duration, per_frame = upstream_uniform(args.video, args.N, args.tokens, args.weights, args.upstream_frames)
         total = statistics.mean(per_frame) * args.N

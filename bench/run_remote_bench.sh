@@ -12,7 +12,7 @@
 # on one GPU box. Writes bench/results/remote_<time>.{md,json}.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-. "$here/common.sh"  # py, stamp, load, note, machine, report
+. "$here/common.sh"  # py, stamp, load, note, machine, report, serve_start
 root="$(dirname "$here")"
 build="${1:-build}"
 [[ "$build" = /* ]] || build="$root/$build"
@@ -32,13 +32,7 @@ for i in $(seq 0 $((IMAGES - 1))); do
 done
 ffmpeg -v error -f lavfi -i testsrc2=duration=60:size=640x360:rate=25 -c:v libx264 -pix_fmt yuv420p "$work/clip.mp4"
 
-"$build/clipcap-serve" --model "$MODEL" --port 0 --threads "$THREADS" 2> "$work/serve.log" > /dev/null &
-server_pid=$!
-for _ in $(seq 600); do
-  grep -q "ready:" "$work/serve.log" && break
-  sleep 0.05
-done
-port=$(sed -n 's/.*listening on http:\/\/127.0.0.1:\([0-9]*\).*/\1/p' "$work/serve.log")
+serve_start "$work/serve.log" --model "$MODEL" --port 0 --threads "$THREADS"
 endpoint="http://127.0.0.1:$port/v1"
 
 timed() {  # NAME ITEMS UNIT, then the command; appends a row

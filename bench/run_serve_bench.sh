@@ -22,20 +22,14 @@ log="$(mktemp)"
 trap 'rm -f "$raw" "$log"' EXIT
 
 serve_and_load() {  # NAME, then the server's extra flags
-  local name=$1 pid port=""
+  local name=$1
   shift
-  "$build/clipcap-serve" --model "$MODEL" --port 0 --threads "$THREADS" "$@" 2> "$log" > /dev/null &
-  pid=$!
-  for _ in $(seq 600); do
-    grep -q "ready:" "$log" && break
-    sleep 0.05
-  done
-  port=$(sed -n 's/.*listening on http:\/\/127.0.0.1:\([0-9]*\).*/\1/p' "$log")
+  serve_start "$log" --model "$MODEL" --port 0 --threads "$THREADS" "$@"
   echo "== $name ($*), load $(load)" >&2
   "$bin" --url "http://127.0.0.1:$port" --clients "$CLIENTS" --requests "$REQUESTS" "${images[@]}" \
     | sed "s/^{/{\"config\": \"$name\", /" >> "$raw"
-  kill -TERM "$pid"
-  wait "$pid"
+  kill -TERM "$server_pid"
+  wait "$server_pid"
 }
 
 note start

@@ -47,6 +47,8 @@ for d in $DTYPES_EXTRA; do
   echo "== clipcap uniform -N $N --dtype $d, load $(load)" >&2
   "$bin" "${common[@]}" --mode uniform -N "$N" --dtype "$d" >> "$raw"
 done
+echo "== clipcap uniform -N $N --seek keyframe, load $(load)" >&2
+"$bin" "${common[@]}" --mode uniform -N "$N" --seek keyframe >> "$raw"
 echo "== python (b) uniform -N $N, load $(load)" >&2
 "$py" "$here/py_video_baseline.py" "${common[@]}" --algo pipeline --mode uniform -N "$N" >> "$raw"
 echo "== clipcap scenes, load $(load)" >&2
@@ -68,8 +70,9 @@ import json, sys
 from bench_report import start
 rows, events, out, cmd, cpu, kernel = start()
 runs = [r for r in rows if "impl" in r]
-get = lambda impl, algo, mode, dtype="f32": next((r for r in runs if r["impl"] == impl and r.get("algo", "pipeline") == algo
-                                     and r["mode"] == mode and r.get("dtype", "f32") == dtype), None)
+get = lambda impl, algo, mode, dtype="f32", seek="exact": next((r for r in runs if r["impl"] == impl and r.get("algo", "pipeline") == algo
+                                     and r["mode"] == mode and r.get("dtype", "f32") == dtype
+                                     and r.get("seek", "exact") == seek), None)
 extra_dtypes = sorted({r["dtype"] for r in runs if r["impl"] == "clipcap" and r.get("dtype", "f32") != "f32"})
 lines = [f"Command: `{cmd}`", f"Machine: {cpu}; load average {events['start']['loadavg']} at the start, "
          f"{events['end']['loadavg']} at the end.", "",
@@ -89,6 +92,14 @@ for mode in ("uniform", "scenes"):
         baseline = r["impl"] == "python"
         cells = [f"{r['median_s'] / o['median_s']:.1f}x" if baseline and o else "-" for o in [ours] + ours_extra]
         lines.append(f"| {mode} | {label} | {r['frames']}{extra} | {r['median_s']:.1f} | {r['rtf']:.1f}x | " + " | ".join(cells) + " |")
+key = get("clipcap", "pipeline", "uniform", seek="keyframe")
+if key:
+    exact, py_b, up = get("clipcap", "pipeline", "uniform"), get("python", "pipeline", "uniform"), get("python", "upstream", "uniform")
+    lines += ["", f"`--seek keyframe` (the nearest keyframe per target, {key['frames_decoded']} frames decoded): "
+              f"{key['median_s']:.2f} s, realtime factor {key['rtf']:.1f}x"
+              + (f"; {exact['median_s'] / key['median_s']:.2f}x clipcap's exact mode ({exact['frames_decoded']} frames decoded)" if exact else "")
+              + (f", {py_b['median_s'] / key['median_s']:.1f}x the Python pipeline" if py_b else "")
+              + (f", {up['median_s'] / key['median_s']:.1f}x upstream's algorithm" if up else "") + "."]
 text = "\n".join(lines) + "\n"
 print(text)
 open(out + ".md", "w").write(text)
