@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdio>
 #include <filesystem>
 #include <unordered_map>
 
@@ -44,11 +45,44 @@ std::string trim(const std::string& s) {
 }
 
 // Groups rows by image, keeping first-appearance order of images and file order of captions.
+// Where the first byte that is not part of well-formed UTF-8 is, or npos (overlong forms,
+// surrogates and code points above U+10FFFF count as malformed, as in JSON's rules).
+size_t invalid_utf8_at(const std::string& s) {
+  const auto* b = reinterpret_cast<const unsigned char*>(s.data());
+  const size_t n = s.size();
+  for (size_t i = 0; i < n;) {
+    const unsigned char c = b[i];
+    size_t len = 0;
+    uint32_t cp = 0, min = 0;
+    if (c < 0x80) len = 1, cp = c;
+    else if ((c & 0xE0) == 0xC0) len = 2, cp = c & 0x1F, min = 0x80;
+    else if ((c & 0xF0) == 0xE0) len = 3, cp = c & 0x0F, min = 0x800;
+    else if ((c & 0xF8) == 0xF0) len = 4, cp = c & 0x07, min = 0x10000;
+    else return i;
+    if (i + len > n) return i;
+    for (size_t k = 1; k < len; ++k) {
+      if ((b[i + k] & 0xC0) != 0x80) return i;
+      cp = (cp << 6) | (b[i + k] & 0x3F);
+    }
+    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return i;
+    i += len;
+  }
+  return std::string::npos;
+}
+
 class ItemCollector {
  public:
   ItemCollector(CaptionSource& out, const SourceOptions& opts) : out_(out), opts_(opts) {}
 
   void add(const std::string& image, std::string caption, const std::string& split_name, const std::string& row) {
+    for (const auto& [text, what] : {std::pair{&image, "image path"}, {&caption, "caption"}, {&split_name, "split"}}) {
+      const size_t at = invalid_utf8_at(*text);
+      if (at == std::string::npos) continue;
+      char byte[8];
+      std::snprintf(byte, sizeof byte, "0x%02X", static_cast<unsigned char>((*text)[at]));
+      return problem(row, std::string("not valid UTF-8: byte ") + byte + " at byte " + std::to_string(at + 1) + " of the " +
+                              what + " (convert the file to UTF-8, e.g. iconv -f latin1 -t utf-8)");
+    }
     if (image.empty()) return problem(row, "empty image path");
     if (caption.empty()) return problem(row, "empty caption");
     if (opts_.lowercase)
@@ -275,15 +309,19 @@ void parse_jsonl(const std::string& text, const std::string& name, const SourceO
 struct CsvRecord {
   size_t line = 0;
   std::vector<std::string> fields;
+  bool unterminated = false;  // a quote opened on this line never closes: the record is not used
 };
 
-std::vector<CsvRecord> parse_csv_records(const std::string& text, char sep) {
+// From byte `from` (line `first_line`) to the end. A quote that never closes would swallow every
+// row after it into one field: that record is marked unterminated and parsing resumes on the
+// next line, so only the broken row is lost.
+std::vector<CsvRecord> parse_csv_records(const std::string& text, char sep, size_t from = 0, size_t first_line = 1) {
   std::vector<CsvRecord> records;
-  CsvRecord rec{1, {}};
+  CsvRecord rec{first_line, {}};
   std::string field;
   bool quoted = false, any = false;
-  size_t line = 1;
-  for (size_t i = 0; i < text.size(); ++i) {
+  size_t line = first_line, record_start = from;
+  for (size_t i = from; i < text.size(); ++i) {
     char c = text[i];
     if (quoted) {
       if (c == '"') {
@@ -315,10 +353,19 @@ std::vector<CsvRecord> parse_csv_records(const std::string& text, char sep) {
       any = false;
       ++line;
       rec = CsvRecord{line, {}};
+      record_start = i + 1;
     } else {
       field.push_back(c);
       any = true;
     }
+  }
+  if (quoted) {
+    const size_t next_line = text.find('\n', record_start);
+    records.push_back({rec.line, {}, true});
+    if (next_line == std::string::npos) return records;
+    auto rest = parse_csv_records(text, sep, next_line + 1, rec.line + 1);
+    records.insert(records.end(), std::make_move_iterator(rest.begin()), std::make_move_iterator(rest.end()));
+    return records;
   }
   if (any || !field.empty()) {
     rec.fields.push_back(std::move(field));
@@ -348,6 +395,10 @@ void parse_csv(const std::string& text, const std::string& name, const SourceOpt
   for (size_t r = 1; r < records.size(); ++r) {
     const auto& f = records[r].fields;
     const std::string row = name + ":" + std::to_string(records[r].line);
+    if (records[r].unterminated) {
+      items.problem(row, "a quoted field opens on this line and never closes (an unmatched '\"'): row skipped");
+      continue;
+    }
     int need = std::max({image_col, caption_col, split_col});
     if (static_cast<int>(f.size()) <= need) {
       items.problem(row, "has " + std::to_string(f.size()) + " fields, the header " + std::to_string(header.size()));
@@ -385,7 +436,9 @@ std::string caption_format_names() {
   return names;
 }
 
-CaptionSource parse_caption_source(const std::string& text, const std::string& name, const SourceOptions& opts) {
+CaptionSource parse_caption_source(const std::string& raw, const std::string& name, const SourceOptions& opts) {
+  // A byte-order mark (Excel's "CSV UTF-8") is not part of the first header name.
+  const std::string text = raw.rfind("\xEF\xBB\xBF", 0) == 0 ? raw.substr(3) : raw;
   for (const auto& f : caption_formats()) {
     if (opts.format != f.name) continue;
     CaptionSource out;

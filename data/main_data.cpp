@@ -98,7 +98,9 @@ int run(int argc, char** argv) {
   build_cmd->add_option("--batch-size", b.batch_size, "images per CLIP forward (and per resumable chunk)")->capture_default_str();
   build_cmd->add_option("--workers", b.workers, "decode/preprocess threads (0 = all cores)")->capture_default_str();
   build_cmd->add_option("--shard", shard, "i/N: embed only images with plan position % N == i (join with merge)");
-  build_cmd->add_option("--max-pixels", b.limits.max_pixels, "larger images are reported as bad items")->capture_default_str();
+  build_cmd->add_option("--max-pixels", b.limits.max_pixels, "larger images are reported as bad items")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   build_cmd->add_flag("--strict", b.strict, "stop at the first bad row or image");
   build_cmd->add_flag("--restart", b.restart, "discard an unfinished build of OUT made with other arguments");
   build_cmd->add_flag("--overwrite", b.overwrite, "replace a finished dataset at OUT");

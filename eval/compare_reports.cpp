@@ -46,8 +46,20 @@ std::string comparison_text(const std::vector<ComparedRun>& runs) {
   return text;
 }
 
+void refuse_to_overwrite_reports(const std::string& path, const std::vector<std::string>& dirs) {
+  std::error_code ec;
+  const fs::path target = fs::weakly_canonical(fs::absolute(path), ec);
+  for (const std::string& dir : dirs) {
+    const fs::path d = fs::weakly_canonical(fs::absolute(dir), ec);
+    const fs::path rel = target.lexically_relative(d);
+    if (!rel.empty() && *rel.begin() != ".." && rel != ".")
+      throw Error(path + ": --html would write inside the report " + dir +
+                  " (an input of the comparison); give a path outside the report directories");
+  }
+}
+
 std::string captioner_label(const nlohmann::json& metrics) {
-  const nlohmann::json m = metrics.value("model", nlohmann::json::object());
+  const nlohmann::json m = metrics.value("model", nlohmann::json());
   if (!m.is_object()) return "?";
   const std::string backend = m.value("backend", "local");
   if (backend == "openai")

@@ -22,6 +22,10 @@ struct ComparedRun {
 std::vector<ComparedRun> load_reports(const std::vector<std::string>& dirs);
 // The metric table, then what captioned each run ("local <model dir>", "openai <model> at <endpoint>").
 std::string comparison_text(const std::vector<ComparedRun>& runs);
+// Error when `path` is one of the reports' own files (the comparison would overwrite an input):
+// any file inside one of the report directories.
+void refuse_to_overwrite_reports(const std::string& path, const std::vector<std::string>& dirs);
+
 // A report's metrics.json "model" as one line: the local model's directory or the remote endpoint.
 std::string captioner_label(const nlohmann::json& metrics);
 // One self-contained page: the table (best value per metric in bold), then each run's model,

@@ -88,8 +88,12 @@ int run(int argc, char** argv) {
       ->check(CLI::IsMember({"auto", "stored", "model"}))
       ->capture_default_str();
   app.add_option("--batch-size", eval.batch_size, "images per captioning batch")->capture_default_str();
-  app.add_option("--report-images", eval.report_images, "images in the report's grid")->capture_default_str();
-  app.add_option("--best-worst", eval.best_worst, "images in the report's best and worst sections")->capture_default_str();
+  app.add_option("--report-images", eval.report_images, "images in the report's grid")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--best-worst", eval.best_worst, "images in the report's best and worst sections")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   app.add_flag("--render", eval.render,
                "also write OUT/<model name>_<S|L>/: each image with its caption drawn under it (upstream's evaluate.py)");
   clipcap::add_backend_flags(app, backend_flags, /*model_required=*/false);
@@ -123,6 +127,7 @@ int run(int argc, char** argv) {
   }
   if (compare_cmd->parsed()) {
     const auto runs = clipcap::load_reports(compare_dirs);
+    if (!compare_html.empty()) clipcap::refuse_to_overwrite_reports(compare_html, compare_dirs);
     std::cout << clipcap::comparison_text(runs);
     if (!compare_html.empty()) clipcap::write_file_atomic(compare_html, clipcap::comparison_html(runs));
     return 0;

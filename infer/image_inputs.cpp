@@ -26,6 +26,7 @@ void add_path(const std::string& p, std::vector<std::string>& out) {
     std::error_code fec;
     if (it->is_regular_file(fec) && has_image_extension(it->path().string())) found.push_back(it->path().string());
   }
+  if (found.empty()) throw Error(p + ": no image files in this directory or below (.jpg, .png, .webp, .bmp, .tif, .pnm)");
   std::sort(found.begin(), found.end());
   out.insert(out.end(), found.begin(), found.end());
 }
@@ -50,10 +51,12 @@ std::vector<std::string> expand_image_inputs(const std::vector<std::string>& arg
     }
     if (stdin_read) continue;  // stdin can only be read once
     stdin_read = true;
+    size_t from_stdin = 0;
     for (std::string line; std::getline(in, line);) {
       while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\t')) line.pop_back();
-      if (!line.empty()) add_path(line, out);
+      if (!line.empty()) add_path(line, out), ++from_stdin;
     }
+    if (from_stdin == 0) throw Error("-: no image paths on standard input");
   }
   return out;
 }

@@ -50,7 +50,9 @@ int run_video_command(CaptionBackend& backend, const VideoCaptionOptions& opts, 
     auto listed = read_video_list(batch.list, batch.list_options);
     all.insert(all.end(), listed.begin(), listed.end());
   }
-  if (all.empty()) throw Error("no videos: give video files or --list FILE");
+  if (all.empty())
+    throw Error(batch.list.empty() ? "no videos: give video files or --list FILE"
+                                   : batch.list + ": the list names no videos");
   const ShardSpec shard = batch.shard ? *batch.shard : ShardSpec::from_env();
   std::vector<std::string> mine = take_shard(unique_paths(all), shard);
 

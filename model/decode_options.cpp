@@ -22,7 +22,12 @@ OptionTable<DecodeOptions> make_table() {
   t.field("max_len", "--max-len", "most tokens per caption (EOS included)", &D::max_len)
       .check([](const D& o) { return o.max_len >= 1 ? "" : "must be >= 1"; });
   t.field("min_len", "--min-len", "no EOS before this many tokens", &D::min_len)
-      .check([](const D& o) { return o.min_len >= 0 ? "" : "must be >= 0"; });
+      .check([](const D& o) -> std::string {
+        if (o.min_len < 0) return "must be >= 0";
+        if (o.min_len > o.max_len)
+          return "must not be above --max-len " + std::to_string(o.max_len) + " (no caption could end)";
+        return "";
+      });
   t.field("no_repeat_ngram_size", "--no-repeat-ngram-size", "never repeat an n-gram of this size (0 = off)",
           &D::no_repeat_ngram_size)
       .check([](const D& o) { return o.no_repeat_ngram_size >= 0 ? "" : "must be >= 0"; });

@@ -183,3 +183,49 @@ TEST(DatasetSplit, ByImageDeterministicFromTheSeedAndGivenSplitsWin) {
   bad.val = 0.2;
   EXPECT_THROW(clipcap::assign_splits(a, bad), clipcap::Error);
 }
+
+TEST(DatasetSources, AByteOrderMarkIsSkippedAndNonUtf8RowsAreRecorded) {
+  const std::string csv =
+      "\xEF\xBB\xBFimage_name| comment_number| comment\n"  // Excel's "CSV UTF-8"
+      "a.jpg| 0| A caf\xC3\xA9 .\n"                          // UTF-8: kept
+      "b.jpg| 0| A caf\xE9 in Latin-1 .\n"                   // line 3: one Latin-1 byte
+      "c.jpg| 0| Fine again .\n";
+  CaptionSource s = clipcap::parse_caption_source(csv, "results.csv", format("flickr"));
+  ASSERT_EQ(s.items.size(), 2u);  // the header row was recognised: no "image_name" image
+  EXPECT_EQ(s.items[0].image, "a.jpg");
+  EXPECT_EQ(s.items[0].captions[0], "A caf\xC3\xA9 .");
+  EXPECT_EQ(s.items[1].image, "c.jpg");
+  ASSERT_EQ(s.problems.size(), 1u);
+  EXPECT_EQ(s.problems[0].row, "results.csv:3");
+  EXPECT_NE(s.problems[0].reason.find("not valid UTF-8: byte 0xE9 at byte 6 of the caption"), std::string::npos)
+      << s.problems[0].reason;
+  // The same for CSV, with the BOM before the first column name.
+  SourceOptions o = format("csv");
+  o.image_column = "image";
+  o.caption_column = "caption";
+  CaptionSource c = clipcap::parse_caption_source("\xEF\xBB\xBFimage,caption\nx.png,\xFF\xFE\ny.png,ok\n", "c.csv", o);
+  ASSERT_EQ(c.items.size(), 1u);
+  EXPECT_EQ(c.items[0].image, "y.png");
+  ASSERT_EQ(c.problems.size(), 1u);
+  EXPECT_EQ(c.problems[0].row, "c.csv:2");
+}
+
+TEST(DatasetSources, AnUnterminatedQuoteLosesOnlyItsOwnRow) {
+  SourceOptions o = format("csv");
+  o.image_column = "image";
+  o.caption_column = "caption";
+  const std::string csv =
+      "image,caption\n"
+      "a.png,\"A quoted, fine caption\"\n"
+      "b.png,\"This quote never closes\n"
+      "c.png,Still read\n"
+      "d.png,And this\n";
+  CaptionSource s = clipcap::parse_caption_source(csv, "u.csv", o);
+  ASSERT_EQ(s.items.size(), 3u);  // before: b's caption swallowed c and d, with nothing recorded
+  EXPECT_EQ(s.items[0].captions[0], "A quoted, fine caption");
+  EXPECT_EQ(s.items[1].image, "c.png");
+  EXPECT_EQ(s.items[2].captions[0], "And this");
+  ASSERT_EQ(s.problems.size(), 1u);
+  EXPECT_EQ(s.problems[0].row, "u.csv:3");
+  EXPECT_NE(s.problems[0].reason.find("never closes"), std::string::npos) << s.problems[0].reason;
+}

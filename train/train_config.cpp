@@ -4,6 +4,7 @@
 
 #include "common/error.h"
 #include "common/json_util.h"
+#include "common/strings.h"
 
 namespace clipcap {
 
@@ -173,6 +174,20 @@ TrainConfig TrainConfig::from_json(const nlohmann::json& raw, const std::string&
   check_positive(c.grad_accum, "grad_accum", where);
   check_positive(c.save_every, "save_every", where);
   if (c.val_samples < 0) throw Error(where + ": field 'val_samples' must be >= 0");
+  // Checked here, before any data is read or a tokenizer trained (a flag of the same name sets each).
+  check_positive(c.ep_len, "ep_len", where);
+  check_positive(c.n_heads, "n_heads", where);
+  check_positive(c.forward_expansion, "forward_expansion", where);
+  if (c.num_layers < 0) throw Error(where + ": field 'num_layers' must be >= 0");
+  const auto check_fraction = [&](double v, const char* key) {
+    if (!(v >= 0 && v < 1))
+      throw Error(where + ": field '" + key + "' must be in [0, 1) (got " + format_number(v, "%g") + ")");
+  };
+  check_fraction(c.dropout, "dropout");
+  check_fraction(c.decoder.dropout, "decoder.dropout");
+  check_fraction(c.adam_beta1, "adam_beta1");
+  check_fraction(c.adam_beta2, "adam_beta2");
+  check_positive(c.adam_eps, "adam_eps", where);
   check_one_of(c.freeze, {"upstream", "mapping-only", "full"}, "freeze", where);
   check_one_of(c.schedule, {"upstream", "cosine", "linear", "constant"}, "schedule", where);
   check_one_of(c.schedule_unit, {"step", "epoch"}, "schedule_unit", where);
