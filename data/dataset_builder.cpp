@@ -239,6 +239,12 @@ BuildResult build_embedding_dataset(const BuildOptions& opts) {
   if (opts.embedding != "pooler_output" && opts.embedding != "image_embeds")
     throw Error("--embedding '" + opts.embedding + "': expected pooler_output or image_embeds");
   if (opts.out.empty()) throw Error("--out is required");
+  {  // before a work directory exists: a mistyped --images would otherwise fail every image
+    std::error_code ec;
+    if (!opts.images.empty() && !std::filesystem::is_directory(opts.images, ec))
+      throw Error(opts.images + ": the --images directory does not exist" +
+                  (std::filesystem::exists(opts.images, ec) ? std::string(" (it is a file)") : std::string()));
+  }
   const torch::ScalarType store_dtype = parse_store_dtype(opts.store_dtype);
   const std::string out = without_trailing_slashes(opts.out);
   const std::string work = out + ".partial";

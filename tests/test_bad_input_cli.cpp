@@ -74,4 +74,30 @@ TEST(BadInputCli, EmptyVideoListAndNegativePixelLimit) {
   EXPECT_EQ(r.exit_code, 2) << r.err;
   EXPECT_NE(r.err.find("--max-pixels"), std::string::npos) << r.err;
   EXPECT_FALSE(fs::exists(dir + "/ds"));
+  // A mistyped --images: said up front, no work directory left behind.
+  clipcap::write_file_atomic(dir + "/cap.csv", "image_name| comment_number| comment\na.png| 0| A cap .\n");
+  expect_error(run(tool("clipcap-data") + " build --captions " + dir + "/cap.csv --images " + dir + "/no-images --clip " +
+                   fixture("tiny-clip") + " --out " + dir + "/ds --threads 1"),
+               1, {dir + "/no-images: the --images directory does not exist"});
+  EXPECT_FALSE(fs::exists(dir + "/ds.partial"));
+}
+
+TEST(BadInputCli, ATrainSplitWithoutCaptionsIsSaidBeforeTheTokenizer) {
+  const std::string dir = temp_dir("bad-nocaptions");
+  fs::create_directories(dir + "/images");
+  for (const char* name : {"rgb_160x120.png", "palette_100x30.png"})
+    fs::copy_file(fixture(std::string("images/") + name), dir + "/images/" + name);
+  clipcap::write_file_atomic(dir + "/c.jsonl",
+                             "{\"image\": \"rgb_160x120.png\", \"caption\": \"a square\", \"split\": \"test\"}\n"
+                             "{\"image\": \"palette_100x30.png\", \"caption\": \"a banner\", \"split\": \"test\"}\n");
+  const RunResult built = run(tool("clipcap-data") + " build --format jsonl --split-column split --captions " + dir +
+                              "/c.jsonl --images " + dir + "/images --clip " + fixture("tiny-clip") + " --out " + dir +
+                              "/ds --threads 1 --workers 1");
+  ASSERT_EQ(built.exit_code, 0) << built.err;
+  const RunResult r = run(tool("clipcap-train") + " --config " + source_path("configs/emoji-tiny.json") + " --data " + dir +
+                          "/ds --out " + dir + "/run --threads 1");
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find(dir + "/ds"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("sentences_"), std::string::npos) << r.err;  // not SentencePiece's words
+  EXPECT_FALSE(fs::exists(dir + "/run/tokenizer/tokenizer.model"));
 }

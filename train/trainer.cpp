@@ -70,21 +70,29 @@ std::string train_caption_tokenizer(const TrainConfig& cfg, const EmbeddingDatas
   {
     std::ofstream out(corpus);
     CaptionTextOptions t = caption_text_options(cfg);
+    int64_t lines = 0;
     for (int64_t row : ds.rows("train"))
       for (const auto& c : ds.entries()[row].captions) {
         std::string s = normalize_caption(c, t);
-        if (!s.empty()) out << s << "\n";
+        if (!s.empty()) out << s << "\n", ++lines;
       }
     if (!out) throw Error(corpus + ": cannot write the caption corpus");
+    if (lines == 0)
+      throw Error(ds.dir() + ": the train split has no captions (" + std::to_string(ds.rows("train").size()) +
+                  " train images): nothing to train the tokenizer on");
   }
+  // Written under another name and renamed when complete: a crash or a full disk mid-write
+  // leaves no tokenizer.model that a rerun would take as finished.
   SentencePieceTrainOptions sp;
   sp.input = corpus;
-  sp.model_prefix = dir + "/tokenizer";
+  sp.model_prefix = dir + "/tokenizer.partial";
   sp.vocab_size = cfg.decoder.vocab_size;
   sp.model_type = cfg.decoder.tokenizer_model_type;
   // Small caption corpora cannot always reach the asked vocabulary: let SentencePiece stop early.
   sp.extra["hard_vocab_limit"] = "false";
   train_sentencepiece(sp);
+  if (fs::exists(dir + "/tokenizer.partial.vocab")) fs::rename(dir + "/tokenizer.partial.vocab", dir + "/tokenizer.vocab");
+  fs::rename(dir + "/tokenizer.partial.model", dir + "/tokenizer.model");
   fs::remove(corpus);
   return dir;
 }
