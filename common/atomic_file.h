@@ -41,5 +41,9 @@ std::string read_file(const std::string& path);
 // always either the old directory or the complete new one. Creates target's parent. Error names
 // target and the reason.
 void replace_directory(const std::string& staging, const std::string& target);
+// After a crash between replace_directory's two renames, target is missing and target.old holds
+// the previous complete directory: moves it back (returns true). A target.old left beside a
+// complete target (a crash after both renames) is removed.
+bool recover_replaced_directory(const std::string& target);
 
 }  // namespace clipcap

@@ -320,14 +320,21 @@ void check_embeddings(const torch::Tensor& embeds, int64_t width) {
 namespace {
 
 // Token ids -> the caption observer's texts and captions.
+Caption caption_of(const Generated& g, std::string text) {
+  Caption c;
+  c.text = std::move(text);
+  c.logprob = g.logprob;
+  c.scored_tokens = g.scored_tokens;
+  c.tokens = static_cast<int64_t>(g.tokens.size());
+  return c;
+}
+
 class TextObserver : public GenerationObserver {
  public:
   TextObserver(CaptionObserver& out, std::function<std::string(const std::vector<int64_t>&)> text)
       : out_(out), text_(std::move(text)) {}
   void token(int64_t row, const std::vector<int64_t>& tokens) override { out_.partial(static_cast<size_t>(row), text_(tokens)); }
-  void finished(int64_t row, const Generated& g) override {
-    out_.finished(static_cast<size_t>(row), {text_(g.tokens), g.logprob, g.scored_tokens, static_cast<int64_t>(g.tokens.size())});
-  }
+  void finished(int64_t row, const Generated& g) override { out_.finished(static_cast<size_t>(row), caption_of(g, text_(g.tokens))); }
 
  private:
   CaptionObserver& out_;
@@ -342,7 +349,11 @@ std::vector<Caption> Captioner::captions_for(const torch::Tensor& embeds, const 
   check_embeddings(embeds, cfg_.mapping.input_size);
   std::vector<Caption> out;
   if (cfg_.legacy) {
-    for (auto& tokens : generate_tokens(embeds, opts)) out.push_back({text(tokens)});
+    for (auto& tokens : generate_tokens(embeds, opts)) {
+      Caption c;
+      c.text = text(tokens);
+      out.push_back(std::move(c));
+    }
     if (observer)
       for (size_t i = 0; i < out.size(); ++i) observer->finished(i, out[i]);
     return out;
@@ -350,7 +361,7 @@ std::vector<Caption> Captioner::captions_for(const torch::Tensor& embeds, const 
   std::unique_ptr<TextObserver> texts;
   if (observer) texts = std::make_unique<TextObserver>(*observer, [this](const std::vector<int64_t>& t) { return text(t); });
   for (auto& g : generate_scored(gpt2_, prefix(embeds), opts, tokenizer_->eos_id(), texts.get()))
-    out.push_back({text(g.tokens), g.logprob, g.scored_tokens, static_cast<int64_t>(g.tokens.size())});
+    out.push_back(caption_of(g, text(g.tokens)));
   return out;
 }
 

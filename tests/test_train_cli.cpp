@@ -130,3 +130,41 @@ TEST(TrainCli, DataTrainEvalPipelineOnRealImages) {
   EXPECT_NE(html.find("<svg"), std::string::npos) << "no training curves from the run's metrics.jsonl";
   EXPECT_NE(html.find("Two cats sleep on a sofa."), std::string::npos);
 }
+
+// A kill -9 at every stage of a checkpoint save (before, between and after its two renames; at the
+// first save and at a later one) ends, after the same command (or --resume, when it says so), in
+// the checkpoint an uninterrupted run writes.
+TEST(TrainCli, AKillAtEveryStageOfACheckpointSaveEndsInTheSameCheckpoint) {
+  const std::string data = make_dataset("cli-kill", 8, 1);
+  const std::string dir = temp_dir("cli-kill");
+  const std::string args = " --data " + data + " --clip-model " + fixture("tiny-clip") + " --text-model " +
+                           fixture("tiny-gpt2") +
+                           " --set ep_len=2 --set num_layers=1 --set n_heads=4 --set batch_size_exp=2 --epochs 2 --threads 1";
+  const auto train = [&](const std::string& out, const std::string& env) {
+    return run(env + tool("clipcap-train") + args + " --out " + out);
+  };
+  const RunResult ref = train(dir + "/ref", "");
+  ASSERT_EQ(ref.exit_code, 0) << ref.err;
+  const std::string want = clipcap::read_file(dir + "/ref/last/model.safetensors");
+  for (const std::string stage : {"before", "between", "after"}) {
+    for (int save : {1, 2}) {
+      const std::string out = dir + "/" + stage + "-" + std::to_string(save);
+      const RunResult killed = train(out, "CLIPCAP_TEST_KILL_REPLACE=" + stage + ":" + std::to_string(save) + ":last ");
+      ASSERT_EQ(killed.exit_code, 86) << stage << " " << save << ": " << killed.err;
+      RunResult again = train(out, "");
+      if (again.exit_code != 0 && again.err.find("resume it with --resume") != std::string::npos)
+        again = run(tool("clipcap-train") + " --resume " + out + " --threads 1");
+      ASSERT_EQ(again.exit_code, 0) << stage << " " << save << ": " << again.err;
+      EXPECT_EQ(clipcap::read_file(out + "/last/model.safetensors"), want) << stage << " " << save;
+      EXPECT_EQ(read_metrics(out).size(), 2u) << stage << " " << save;
+      EXPECT_FALSE(fs::exists(out + "/last.old")) << stage << " " << save;
+    }
+  }
+  // --resume on a run that stopped before its first checkpoint starts it over too.
+  const std::string early = dir + "/early";
+  ASSERT_EQ(train(early, "CLIPCAP_TEST_KILL_REPLACE=before:1:last ").exit_code, 86);
+  const RunResult resumed = run(tool("clipcap-train") + " --resume " + early + " --threads 1");
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
+  EXPECT_NE(resumed.err.find("stopped before its first checkpoint: training starts over"), std::string::npos) << resumed.err;
+  EXPECT_EQ(clipcap::read_file(early + "/last/model.safetensors"), want);
+}

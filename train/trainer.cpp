@@ -162,15 +162,31 @@ TrainResult train_captioner(const TrainOptions& opts) {
   TrainConfig cfg = opts.config;
   RunInputs in;
   in.data_dir = opts.data_dir;
+  // What a crash can leave: a kill between the two renames of a checkpoint save leaves the
+  // previous complete one as last.old (moved back here); a crash before the first save leaves a
+  // run with no checkpoint, which starts over (the same command, or --resume).
+  if (writer && fs::exists(config_path)) {
+    for (const std::string& dir : {last_dir, best_dir})
+      if (recover_replaced_directory(dir)) log << "clipcap-train: " << dir << ".old was the last complete save: using it\n";
+  }
+  const bool have_checkpoint = fs::exists(last_dir + "/trainer_state.json");
+  const bool stopped_before_first_save = fs::exists(config_path) && !have_checkpoint;
+  if (stopped_before_first_save && writer) {
+    log << "clipcap-train: " << run << " stopped before its first checkpoint: training starts over\n";
+    std::error_code ec;
+    for (const std::string& leftover : {last_dir, last_dir + ".tmp", last_dir + ".old", best_dir, best_dir + ".tmp", metrics_path})
+      fs::remove_all(leftover, ec);
+    if (!opts.resume) fs::remove(config_path, ec);
+  }
+  const bool resume = opts.resume && have_checkpoint;
   if (opts.resume) {
     if (!fs::exists(config_path)) throw Error(run + ": not a clipcap-train run directory (no train_config.json)");
-    if (!fs::exists(last_dir + "/trainer_state.json"))
-      throw Error(run + ": nothing to resume: no finished checkpoint in " + last_dir);
     auto j = read_json(config_path);
     cfg = TrainConfig::from_json(json_require<nlohmann::json>(j, "config", config_path), config_path + ": config");
     in.data_dir = json_require<std::string>(j, "data", config_path);
     in.clip_dir = json_value<std::string>(j, "clip_dir", "", config_path);
     in.text_dir = json_value<std::string>(j, "text_dir", "", config_path);
+    if (!resume) fs::remove(config_path);  // rewritten below, as by a first run
   } else if (writer && fs::exists(config_path)) {
     throw Error(run + ": already holds a training run; resume it with --resume " + run + ", or choose another --out");
   }
@@ -178,7 +194,7 @@ TrainResult train_captioner(const TrainOptions& opts) {
   EmbeddingDataset ds(in.data_dir);
 
   std::optional<Captioner> cap;
-  if (opts.resume) {
+  if (resume) {
     cap.emplace(Captioner::load(last_dir));
   } else {
     // Rank 0 first: it trains a new decoder's tokenizer into the run directory the others then read
@@ -211,7 +227,7 @@ TrainResult train_captioner(const TrainOptions& opts) {
   auto optimizer = make_optimizer(cfg, params);
 
   TrainerState st;
-  if (opts.resume) {
+  if (resume) {
     st = load_trainer_state(last_dir, *optimizer);
     if (writer) truncate_metrics(metrics_path, st.epoch);
     if (writer)
