@@ -46,10 +46,13 @@ int64_t caption_image_files(CaptionBackend& backend, const std::vector<std::stri
     for (size_t i = begin; i < end; ++i) {
       std::string& error = errors[i - begin];
       std::string caption;
+      int64_t usage_prompt = 0, usage_of_item = -1;
       if (error.empty()) {
         const Image& img = batch[next];
         const Caption& c = captions[next++];
         caption = c.text;
+        usage_prompt = c.prompt_tokens;
+        usage_of_item = c.tokens;
         if (!c.error.empty()) error = files[i] + ": " + c.error;  // a remote endpoint gave up on it
         if (error.empty() && !opts.render_dir.empty()) {
           try {
@@ -65,6 +68,8 @@ int64_t caption_image_files(CaptionBackend& backend, const std::vector<std::stri
       }
       nlohmann::json item = {{"path", files[i]}};
       if (error.empty() || !caption.empty()) item["caption"] = caption;
+      if (backend.reads_prompts() && usage_of_item >= 0)  // a remote endpoint's count for this image
+        item["usage"] = {{"prompt_tokens", usage_prompt}, {"completion_tokens", usage_of_item}};
       if (!error.empty()) item["error"] = error;
       switch (opts.output) {
         case ImageOutput::kLines: out << one_line(caption) << "\n"; break;

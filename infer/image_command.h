@@ -8,7 +8,8 @@
 // Output on `out`, in input order:
 //   kLines  one caption per line; an image that cannot be read gets an EMPTY line (line N is
 //           always image N); newlines inside a caption are printed as spaces.
-//   kJsonl  one line per image as it is done: {"path": ..., "caption": ...} or {"path": ..., "error": ...}
+//   kJsonl  one line per image as it is done: {"path": ..., "caption": ...} or {"path": ..., "error": ...};
+//           through a remote backend also "usage": {"prompt_tokens", "completion_tokens"}
 //   kJson   one JSON array of those objects, printed at the end.
 // Errors also go to `err` as "clipcap-infer: error: <path>: <problem>", one line each.
 // render_dir: each captioned image is also written as <render_dir>/<stem>-R<SIZE>.jpg, the image

@@ -73,6 +73,10 @@ TEST(RemoteCli, ImageAndVideoCaptionsThroughTheEndpointEqualTheLocalModel) {
   ASSERT_EQ(through.exit_code, 0) << through.err;
   EXPECT_EQ(through.out, local.out);
   EXPECT_EQ(split_lines(local.out).size(), 6u);
+  const RunResult jsonl = run(tool("clipcap-infer") + " image --jsonl" + remote(server.url("/v1")) + images);
+  ASSERT_EQ(jsonl.exit_code, 0) << jsonl.err;
+  for (const auto& line : split_lines(jsonl.out))  // each image's token usage, as the server counted it
+    EXPECT_GT(json::parse(line)["usage"]["completion_tokens"].get<int>(), 0) << line;
 
   const std::string video = testsrc_video();
   const std::string a = temp_dir("remote-local"), b = temp_dir("remote-remote");
@@ -306,6 +310,15 @@ TEST(RemoteCli, BadEndpointsStopWithOneLineNamingTheEndpoint) {
                  {"--prompt (--mode sliding): unknown field {oops}", "{previous_caption}"});
   expect_failure(run(tool("clipcap-infer") + " video" + remote(server.url("/v1")) + "--video-caption " + testsrc_video()),
                  {"--video-caption with a remote backend", "--summary-endpoint"});
+  expect_failure(run(tool("clipcap-infer") + " video" + remote(server.url("/v1")) + "--mode mosaic " + testsrc_video()),
+                 {"--mode: unknown mode 'mosaic'"});
+  expect_failure(run(tool("clipcap-infer") + " video" + remote(server.url("/v1")) + "--mode grid --grid-columns 0 " +
+                     testsrc_video()),
+                 {"--grid-columns must be at least 1"});
+  expect_failure(run(tool("clipcap-infer") + " image" + remote(server.url("/v1"), "--concurrency 0") + image),
+                 {"--concurrency must be between 1 and 256"});
+  expect_failure(run(tool("clipcap-infer") + " image" + remote(server.url("/v1"), "--api-key-file /nonexistent/key") + image),
+                 {"/nonexistent/key: cannot read the API key file"});
 }
 
 TEST(RemoteCli, EvalThroughTheEndpointMatchesTheLocalModelAndComparesBesideIt) {
