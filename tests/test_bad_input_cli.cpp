@@ -101,3 +101,39 @@ TEST(BadInputCli, ATrainSplitWithoutCaptionsIsSaidBeforeTheTokenizer) {
   EXPECT_EQ(r.err.find("sentences_"), std::string::npos) << r.err;  // not SentencePiece's words
   EXPECT_FALSE(fs::exists(dir + "/run/tokenizer/tokenizer.model"));
 }
+
+// The remote backend's and the video pipeline's newer flags: each broken value is one line naming
+// the flag or file, before any video is opened or any request sent, and nothing is written.
+TEST(BadInputCli, RemoteAndVideoFlagsNameWhatIsWrong) {
+  const std::string dir = temp_dir("bad-remote-flags");
+  const std::string out = dir + "/out";
+  const std::string video = dir + "/never-opened.mp4";
+  const std::string base = tool("clipcap-infer") + " video --backend openai --endpoint http://127.0.0.1:9/v1 --api-model m " +
+                           "--out-dir " + out + " ";
+  clipcap::write_file_atomic(dir + "/empty-prompt.txt", "\n");
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"--prompt-file " + dir + "/missing.txt", dir + "/missing.txt: cannot read the prompt file"},
+      {"--prompt-file " + dir + "/empty-prompt.txt", dir + "/empty-prompt.txt: the prompt file is empty"},
+      {"--timeout 0", "--timeout must be above 0 seconds"},
+      {"--retries -1", "--retries must be 0 or more"},
+      {"--image-format gif", "--image-format must be jpeg or png"},
+      {"--jpeg-quality 0", "--jpeg-quality must be between 1 and 100"},
+      {"--summary-endpoint localhost:8001 --summary-model llm", "--summary-endpoint localhost:8001: the URL must start with http://"},
+      {"--summary-endpoint http://127.0.0.1:9/v1", "--summary-endpoint http://127.0.0.1:9/v1: give the model"},
+      {"--sample-point end", "--sample-point must be start or mid"},
+      {"--video-workers -1", "--video-workers must be >= 0"},
+      {"--first-prompt '{previous_caption}' --mode sliding", "--first-prompt: unknown field {previous_caption}"},
+      {"--summary-endpoint http://127.0.0.1:9/v1 --summary-model llm --summary-prompt '{captions}'",
+       "--summary-prompt: unknown field {captions}"},
+  };
+  for (const auto& [flags, message] : cases) {
+    const RunResult r = run(base + flags + " " + video);
+    expect_error(r, 1, {message});
+    EXPECT_EQ(r.err.find("never-opened.mp4"), std::string::npos) << flags << ": " << r.err;  // said before the video
+    EXPECT_FALSE(fs::exists(out)) << flags;
+  }
+  // The remote flags without the remote backend.
+  expect_error(run(tool("clipcap-infer") + " image -m " + source_path("models/emoji-tiny") + " --prompt hi " +
+                   fixture("images/rgb_160x120.png")),
+               1, {"--prompt is for --backend openai"});
+}
