@@ -50,6 +50,16 @@ void Progress::set_note(std::string note) {
   note_ = std::move(note);
 }
 
+void Progress::print_line(const std::string& line) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (tty_) {
+    *opts_.out << "\r" << line << "\033[K\n" << line_locked() << "\033[K" << std::flush;
+    last_print_ = std::chrono::steady_clock::now();
+  } else {
+    *opts_.out << line << "\n" << std::flush;
+  }
+}
+
 void Progress::finish() {
   std::lock_guard<std::mutex> lock(mu_);
   if (finished_) return;

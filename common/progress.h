@@ -35,6 +35,9 @@ class Progress {
   void advance(int64_t n);  // items done now
   void finish();            // prints the final line once (also called by the destructor)
   void set_note(std::string note);  // shown at the end of the line, e.g. "loss 2.314"
+  // A log line of its own (e.g. a training step's): on a terminal printed above the progress line,
+  // which is redrawn under it.
+  void print_line(const std::string& line);
 
   std::string line() const;  // the current line, without decoration
   double rate() const;       // items per second done in this run (0 until something is done)

@@ -16,28 +16,32 @@
 namespace fs = std::filesystem;
 using namespace clipcap::test;
 
-TEST(LrSchedule, UpstreamTriangleMatchesTheFormulaWithTheRealPeak) {
-  // LEGACY.md: max_point = int(k*epochs); lr(e) = min(max_lr*e/max_point, max_lr*(e-epochs)/(max_point-epochs)).
+TEST(LrSchedule, UpstreamTriangleHasTheRealPeakAndNoWastedFirstStep) {
+  // LEGACY.md: max_point = int(k*epochs), a triangle up to max_lr and down to 0. Unit e trains at
+  // the rise's value at e + 1 and the fall's at e, so neither the first nor the last unit is at 0.
   const double max_lr = 3e-3, k = 0.33;
   const int epochs = 150;
   clipcap::LrSchedule s("upstream", max_lr, k, 0.0, epochs, 1);
   const int max_point = static_cast<int>(k * epochs);
   double peak = 0;
   for (int e = 0; e < epochs; ++e) {
-    const double want = std::min(max_lr * e / max_point, max_lr * (e - epochs) / double(max_point - epochs));
+    const double want = std::min(max_lr * (e + 1) / max_point, max_lr * (epochs - e) / double(epochs - max_point));
     EXPECT_NEAR(s.at(e), want, 1e-15) << "epoch index " << e;
     peak = std::max(peak, s.at(e));
   }
   EXPECT_DOUBLE_EQ(peak, max_lr);  // not lr^2 (upstream's LambdaLR bug)
-  EXPECT_EQ(s.at(0), 0.0);
+  EXPECT_DOUBLE_EQ(s.at(0), max_lr / max_point);  // upstream's first unit trained at 0
+  EXPECT_DOUBLE_EQ(s.at(max_point - 1), max_lr);
   EXPECT_DOUBLE_EQ(s.at(max_point), max_lr);
+  EXPECT_GT(s.at(epochs - 1), 0.0);
+  EXPECT_NEAR(s.at(epochs), 0.0, 1e-18);
 }
 
 TEST(LrSchedule, PerEpochUnitHoldsTheValueForAWholeEpoch) {
-  clipcap::LrSchedule s("upstream", 1.0, 0.5, 0.0, 4, /*unit_steps=*/10);  // 4 epochs of 10 steps
-  EXPECT_EQ(s.at(0), 0.0);
-  EXPECT_EQ(s.at(9), 0.0);
-  EXPECT_DOUBLE_EQ(s.at(10), 0.5);
+  clipcap::LrSchedule s("upstream", 1.0, 0.5, 0.0, 4, /*unit_steps=*/10);  // 4 epochs of 10 steps, peak after 2
+  EXPECT_DOUBLE_EQ(s.at(0), 0.5);
+  EXPECT_DOUBLE_EQ(s.at(9), 0.5);
+  EXPECT_DOUBLE_EQ(s.at(10), 1.0);
   EXPECT_DOUBLE_EQ(s.at(20), 1.0);
   EXPECT_DOUBLE_EQ(s.at(35), 0.5);
 }

@@ -64,12 +64,33 @@ TEST(TrainCli, StopAfterStepsExits130AndResumeFinishes) {
   const std::string base = tool("clipcap-train");
   auto r = run("CLIPCAP_TEST_STOP_AFTER_STEPS=1 " + base + " --data " + data + " --out " + run_dir + " --clip-model " +
                fixture("tiny-clip") + " --text-model " + fixture("tiny-gpt2") +
-               " --set ep_len=2 --set num_layers=1 --set n_heads=4 --set batch_size_exp=2 --epochs 2 --threads 1");
+               " --set ep_len=2 --set num_layers=1 --set n_heads=4 --set batch_size_exp=2 --epochs 2 --threads 1" +
+               " --log-every 1");
   EXPECT_EQ(r.exit_code, 130) << r.err;
   EXPECT_NE(r.err.find("--resume " + run_dir), std::string::npos) << r.err;
-  auto r2 = run(base + " --resume " + run_dir + " --threads 1");
+  // The first step already learns: the upstream triangle over 4 steps peaks at int(0.33 * 4) = 1,
+  // so step 1 runs at the full lr (upstream's ran at 0).
+  EXPECT_NE(r.err.find("step 1 | epoch 1 | lr 3.000e-03 | loss "), std::string::npos) << r.err;
+  auto r2 = run(base + " --resume " + run_dir + " --threads 1 --log-every 1");
   EXPECT_EQ(r2.exit_code, 0) << r2.err;
   EXPECT_EQ(read_metrics(run_dir).size(), 2u);
+  // One record per step across the stop, none twice: 2 epochs of 2 steps.
+  std::vector<nlohmann::json> steps;
+  std::ifstream step_log(run_dir + "/steps.jsonl");
+  for (std::string line; std::getline(step_log, line);) steps.push_back(nlohmann::json::parse(line));
+  ASSERT_EQ(steps.size(), 4u) << clipcap::read_file(run_dir + "/steps.jsonl");
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_EQ(steps[i]["step"], i + 1);
+    EXPECT_EQ(steps[i]["epoch"], i / 2 + 1);
+    EXPECT_GT(steps[i]["lr"].get<double>(), 0.0) << "step " << i + 1;
+    EXPECT_TRUE(steps[i]["loss"].is_number()) << "step " << i + 1;
+    EXPECT_GT(steps[i]["tokens_per_s"].get<double>(), 0.0);
+  }
+  EXPECT_DOUBLE_EQ(steps[0]["lr"].get<double>(), 3e-3);
+  EXPECT_LT(steps[3]["lr"].get<double>(), steps[0]["lr"].get<double>());  // on the way down
+  const RunResult bad = run(base + " --resume " + run_dir + " --log-every -2");
+  EXPECT_EQ(bad.exit_code, 1) << bad.err;
+  EXPECT_NE(bad.err.find("'log_every' must be >= 0"), std::string::npos) << bad.err;
 }
 
 TEST(TrainCli, CtrlCSavesACheckpointExits130AndTheRunResumes) {

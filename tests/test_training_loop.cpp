@@ -102,6 +102,29 @@ TEST(TrainingLoop, EveryEpochIsRecordedLoggedAndTheBestKept) {
   EXPECT_NE(log.find(" | \"w is "), std::string::npos) << log;
 }
 
+TEST(TrainingLoop, LogEveryRecordsEachNthStepWithTheLrItUsed) {
+  Trial r(2);  // 4 steps an epoch, 12 in all
+  r.opts.log_every = 5;
+  std::vector<nlohmann::json> steps;
+  r.hooks.record_step = [&](const nlohmann::json& s) { steps.push_back(s); };
+  TrainerState st;
+  TrainingLoop loop(r.fit, r.sgd, {r.fit.w}, LrSchedule("linear", 0.01, 0, 0.5, 12, 1), r.opts, r.hooks, r.log);
+  ASSERT_TRUE(loop.run(st));
+  ASSERT_EQ(steps.size(), 2u);  // steps 5 and 10
+  EXPECT_EQ(steps[0]["step"], 5);
+  EXPECT_EQ(steps[0]["epoch"], 2);
+  EXPECT_EQ(steps[1]["step"], 10);
+  EXPECT_EQ(steps[1]["epoch"], 3);
+  // Step 5 (index 4) is after the 6-step warmup's fifth step: 0.01 * 5 / 6.
+  EXPECT_DOUBLE_EQ(steps[0]["lr"].get<double>(), 0.01 * 5 / 6);
+  EXPECT_GT(steps[0]["loss"].get<double>(), 0.0);
+  EXPECT_GT(steps[0]["tokens_per_s"].get<double>(), 0.0);
+  const std::string log = r.log.str();
+  EXPECT_NE(log.find("step 5 | epoch 2 | lr 8.333e-03 | loss "), std::string::npos) << log;
+  EXPECT_NE(log.find("step 10 | epoch 3 | lr "), std::string::npos) << log;
+  EXPECT_EQ(log.find("step 15 |"), std::string::npos) << log;
+}
+
 TEST(TrainingLoop, AStopSavesThePositionAndAResumeEndsWhereAnUninterruptedRunEnds) {
   Trial whole(2);
   TrainerState full;

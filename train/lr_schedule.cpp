@@ -24,9 +24,11 @@ double LrSchedule::at_unit(double e) const {
   const double n = static_cast<double>(total_);
   if (kind_ == "constant") return max_lr_;
   if (kind_ == "upstream") {
-    // int() like upstream; a triangle needs a peak strictly inside (0, total).
+    // int() like upstream; a triangle needs a peak strictly inside (0, total). Unit e trains at
+    // the triangle's value at the end of the unit on the way up (e + 1) and at its start on the way
+    // down (e): upstream's first unit at lr 0 did nothing, and neither would a last one.
     const double max_point = std::clamp(std::floor(k_ * n), 1.0, std::max(1.0, n - 1));
-    return std::max(0.0, std::min(max_lr_ * e / max_point, max_lr_ * (e - n) / (max_point - n)));
+    return std::max(0.0, std::min(max_lr_ * (e + 1) / max_point, max_lr_ * (n - e) / (n - max_point)));
   }
   const double w = std::floor(warmup_ * n);
   if (e < w) return max_lr_ * (e + 1) / w;

@@ -4,11 +4,13 @@
 //   clipcap::LrSchedule s = clipcap::LrSchedule::from_config(cfg, steps_per_epoch);
 //   double lr = s.at(step);          // step = optimizer steps done so far (0-based)
 //
-// upstream: the triangle of LEGACY.md ("The upstream model"), lr(e) = min(max_lr*e/max_point, max_lr*(e-epochs)/(max_point-epochs)),
-//   max_point = int(k*epochs): rises from 0 to max_lr at max_point, falls to 0 at `epochs`. With
-//   unit "epoch", e = the epoch index (0-based, as torch's LambdaLR counts; epoch 1 trains at lr 0,
-//   like upstream); with unit "step" the same triangle over optimizer steps, so no epoch is wasted.
-//   max_lr is the configured lr itself (upstream squared it by passing the value to LambdaLR).
+// upstream: the triangle of LEGACY.md ("The upstream model"), max_point = int(k*total): rises to
+//   max_lr at max_point, falls to 0 at `total`. Unit e (0-based) trains at
+//   min(max_lr*(e+1)/max_point, max_lr*(total-e)/(total-max_point)): upstream evaluated the rise at
+//   e, so its first unit trained at lr 0 and was wasted; here the first unit already learns, the
+//   units max_point-1 and max_point are at the peak and the last one still learns. With unit
+//   "epoch" e is the epoch index; with unit "step" the same triangle over optimizer steps. max_lr
+//   is the configured lr itself (upstream squared it by passing the value to LambdaLR).
 // cosine / linear: linear warmup over the first w = int(warmup * total) units, unit e (0-based)
 //   training at max_lr * (e + 1) / w, so the first step already learns and the last warmup unit
 //   is at the peak; then cosine / linear decay to 0 at `total`.

@@ -80,8 +80,13 @@ int run(int argc, char** argv) {
   if (resume) {
     if (!config_file.empty() || !data_dir.empty() || !sets.empty())
       throw clipcap::Error("--resume continues a run with its own config and data; drop --config/--data/--set");
-    for (const auto& [key, value] : field_flags)
-      if (!value.empty()) throw clipcap::Error("--resume continues a run with its own config; drop " + flag_name(key));
+    for (const auto& [key, value] : field_flags) {
+      if (value.empty()) continue;
+      if (key != "log_every") throw clipcap::Error("--resume continues a run with its own config; drop " + flag_name(key));
+      nlohmann::json cfg = clipcap::train_config_defaults();
+      clipcap::apply_override(cfg, key + "=" + value);
+      opts.log_every = clipcap::TrainConfig::from_json(cfg, "command line").log_every;
+    }
     if (train_dtype != torch::kFloat32)
       throw clipcap::Error("--resume continues a run with its own config (its autocast field); drop --dtype");
     opts.run_dir = resume_dir;

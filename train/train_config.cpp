@@ -63,6 +63,7 @@ nlohmann::json TrainConfig::to_json() const {
           {"strip", strip},
           {"normalize_prefix_input", normalize_prefix_input},
           {"save_every", save_every},
+          {"log_every", log_every},
           {"val_samples", val_samples},
           {"decoder", decoder_to_json(decoder)}};
 }
@@ -152,6 +153,7 @@ TrainConfig TrainConfig::from_json(const nlohmann::json& raw, const std::string&
   get("strip", c.strip);
   get("normalize_prefix_input", c.normalize_prefix_input);
   get("save_every", c.save_every);
+  get("log_every", c.log_every);
   get("val_samples", c.val_samples);
   const nlohmann::json& d = j["decoder"];
   const std::string dw = where + ": decoder";
@@ -173,6 +175,7 @@ TrainConfig TrainConfig::from_json(const nlohmann::json& raw, const std::string&
   if (c.grad_clip < 0) throw Error(where + ": field 'grad_clip' must be >= 0 (0 = off)");
   check_positive(c.grad_accum, "grad_accum", where);
   check_positive(c.save_every, "save_every", where);
+  if (c.log_every < 0) throw Error(where + ": field 'log_every' must be >= 0 (0: no step log)");
   if (c.val_samples < 0) throw Error(where + ": field 'val_samples' must be >= 0");
   // Checked here, before any data is read or a tokenizer trained (a flag of the same name sets each).
   check_positive(c.ep_len, "ep_len", where);

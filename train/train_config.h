@@ -59,6 +59,7 @@ struct TrainConfig {
   bool strip = true;
   bool normalize_prefix_input = false; // L2-normalise the CLIP vector before the mapping
   int save_every = 1;                  // epochs between last/ checkpoints (the final one always)
+  int64_t log_every = 0;               // optimizer steps between steps.jsonl records and log lines (0 = off)
   int val_samples = 4;                 // val images captioned (greedy) after each epoch
   ScratchDecoderConfig decoder;        // "decoder": {"from_scratch": true, ...}
 

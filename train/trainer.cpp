@@ -129,14 +129,16 @@ Captioner create_model(const TrainConfig& cfg, const EmbeddingDataset& ds, const
 
 // metrics.jsonl keeps the epochs up to `epochs` (a resumed run drops lines an interrupted one
 // wrote after its checkpoint, so no epoch is logged twice).
-void truncate_metrics(const std::string& path, int64_t epochs) {
+// Keeps the records a checkpoint has reached (`key` at most `limit`): on resume, the lines written
+// after the checkpoint are written again.
+void truncate_records(const std::string& path, const char* key, int64_t limit) {
   if (!fs::exists(path)) return;
   std::ifstream in(path);
   std::string line, kept;
   while (std::getline(in, line)) {
     auto j = nlohmann::json::parse(line, nullptr, false);
     if (j.is_discarded() || !j.is_object()) continue;  // a torn last line
-    if (j.value("epoch", int64_t{0}) <= epochs) kept += line + "\n";
+    if (j.value(key, int64_t{0}) <= limit) kept += line + "\n";
   }
   write_file_atomic(path, kept);
 }
@@ -158,6 +160,7 @@ TrainResult train_captioner(const TrainOptions& opts) {
   if (run.empty()) throw Error("training needs a run directory (--out)");
   const std::string config_path = run + "/train_config.json", last_dir = run + "/last", best_dir = run + "/best";
   const std::string metrics_path = run + "/metrics.jsonl";
+  const std::string steps_path = run + "/steps.jsonl";
 
   TrainConfig cfg = opts.config;
   RunInputs in;
@@ -174,7 +177,7 @@ TrainResult train_captioner(const TrainOptions& opts) {
   if (stopped_before_first_save && writer) {
     log << "clipcap-train: " << run << " stopped before its first checkpoint: training starts over\n";
     std::error_code ec;
-    for (const std::string& leftover : {last_dir, last_dir + ".tmp", last_dir + ".old", best_dir, best_dir + ".tmp", metrics_path})
+    for (const std::string& leftover : {last_dir, last_dir + ".tmp", last_dir + ".old", best_dir, best_dir + ".tmp", metrics_path, steps_path})
       fs::remove_all(leftover, ec);
     if (!opts.resume) fs::remove(config_path, ec);
   }
@@ -187,6 +190,7 @@ TrainResult train_captioner(const TrainOptions& opts) {
     in.clip_dir = json_value<std::string>(j, "clip_dir", "", config_path);
     in.text_dir = json_value<std::string>(j, "text_dir", "", config_path);
     if (!resume) fs::remove(config_path);  // rewritten below, as by a first run
+    if (opts.log_every) cfg.log_every = *opts.log_every;  // how the run is logged, not what it learns
   } else if (writer && fs::exists(config_path)) {
     throw Error(run + ": already holds a training run; resume it with --resume " + run + ", or choose another --out");
   }
@@ -229,12 +233,14 @@ TrainResult train_captioner(const TrainOptions& opts) {
   TrainerState st;
   if (resume) {
     st = load_trainer_state(last_dir, *optimizer);
-    if (writer) truncate_metrics(metrics_path, st.epoch);
+    if (writer) truncate_records(metrics_path, "epoch", st.epoch);
+    if (writer) truncate_records(steps_path, "step", st.step);
     if (writer)
       log << "clipcap-train: resuming " << run << " at epoch " << st.epoch + 1 << ", batch " << st.batch_in_epoch << "\n";
   } else {
     torch::manual_seed(cfg.seed + 1);  // dropout stream, independent of how the model was initialised
     if (writer) fs::remove(metrics_path);
+    if (writer) fs::remove(steps_path);
   }
   if (parallel.rank() > 0)  // its own dropout masks (the checkpoint holds rank 0's generator)
     torch::manual_seed(cfg.seed + 1 + 1000003ULL * static_cast<uint64_t>(parallel.rank()) + static_cast<uint64_t>(st.step));
@@ -247,6 +253,7 @@ TrainResult train_captioner(const TrainOptions& opts) {
   lo.grad_accum = cfg.grad_accum;
   lo.grad_clip = cfg.grad_clip;
   lo.save_every = cfg.save_every;
+  lo.log_every = cfg.log_every;
   lo.progress.out = &log;
   lo.progress.tty = opts.progress_tty;
   const int64_t steps_per_epoch = (objective.batches_per_epoch() + cfg.grad_accum - 1) / cfg.grad_accum;
@@ -264,6 +271,7 @@ TrainResult train_captioner(const TrainOptions& opts) {
   };
   hooks.save_best = [&] { cap->save(best_dir); };
   hooks.record_epoch = [&](const nlohmann::json& line) { append_line(metrics_path, line); };
+  hooks.record_step = [&](const nlohmann::json& line) { append_line(steps_path, line); };
   TrainingLoop loop(objective, *optimizer, params, LrSchedule::from_config(cfg, steps_per_epoch), lo, hooks, log,
                     parallel);
 

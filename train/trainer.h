@@ -23,6 +23,7 @@
 #include <atomic>
 #include <cstdint>
 #include <iosfwd>
+#include <optional>
 #include <string>
 
 #include "train/data_parallel.h"
@@ -36,6 +37,7 @@ struct TrainOptions {
   std::string run_dir;
   bool resume = false;
   const std::atomic<bool>* stop = nullptr;  // becomes true: checkpoint at the next step, return
+  std::optional<int64_t> log_every;  // --resume: the step log's interval (the run's config otherwise)
   int64_t stop_after_steps = -1;    // tests: act as if interrupted after this many steps of this session
   int step_delay_ms = 0;            // tests: a pause after each step, so a run lasts long enough to be killed
   std::ostream* log = nullptr;      // per-epoch lines and progress (nullptr: std::cerr)

@@ -22,6 +22,8 @@ std::ostream& discard() {
 
 nlohmann::json number_or_null(double x) { return std::isfinite(x) ? nlohmann::json(x) : nlohmann::json(nullptr); }
 
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
 }  // namespace
 
 TrainingLoop::TrainingLoop(TrainingObjective& objective, torch::optim::Optimizer& optimizer,
@@ -69,6 +71,9 @@ bool TrainingLoop::run(TrainerState& st) {
     // with the gradients, so the step's gradient and the epoch's loss are the global batch's.
     std::vector<double> step_totals{0.0, 0.0};
     double l = 0;
+    // The step log's rate: weight and time since its previous line (or the start of this epoch).
+    double logged_weight = 0;
+    auto logged_at = t0;
     for (int64_t b = st.batch_in_epoch; b < batches; ++b) {
       const int64_t group_first = b - b % accum;
       const bool group_end = (b + 1) % accum == 0 || b + 1 == batches;
@@ -97,6 +102,20 @@ bool TrainingLoop::run(TrainerState& st) {
         optimizer_.step();
         objective_.after_step();
         ++st.step;
+        logged_weight += step_totals[0];
+        if (opts_.log_every > 0 && st.step % opts_.log_every == 0 && parallel_.writes_outputs()) {
+          const double secs = seconds_since(logged_at);
+          const double step_loss = step_totals[0] > 0 ? step_totals[1] / step_totals[0] : kNaN;
+          const nlohmann::json record = {{"step", st.step},
+                                         {"epoch", st.epoch + 1},
+                                         {"lr", current_lr(optimizer_)},
+                                         {"loss", number_or_null(step_loss)},
+                                         {opts_.rate_key, secs > 0 ? logged_weight / secs : 0.0}};
+          if (hooks_.record_step) hooks_.record_step(record);
+          progress.print_line(step_line(record));
+          logged_weight = 0;
+          logged_at = Clock::now();
+        }
       }
       st.batch_in_epoch = b + 1;
       progress.set_note("loss " + format_number(l, "%.4f") + " | lr " + format_number(schedule_.at(st.step), "%.2e"));
@@ -161,6 +180,14 @@ void TrainingLoop::finish_epoch(TrainerState& st) {
   st.epoch_lr_max = 0;
   st.batch_in_epoch = 0;
   if (improved && hooks_.save_best && parallel_.writes_outputs()) hooks_.save_best();
+}
+
+std::string TrainingLoop::step_line(const nlohmann::json& record) const {
+  const auto& loss = record["loss"];
+  return "step " + std::to_string(record["step"].get<int64_t>()) + " | epoch " +
+         std::to_string(record["epoch"].get<int64_t>()) + " | lr " + format_number(record["lr"].get<double>(), "%.3e") +
+         " | loss " + (loss.is_number() ? format_number(loss.get<double>(), "%.4f") : std::string("nan")) + " | " +
+         format_number(record[opts_.rate_key].get<double>(), "%.0f") + " " + opts_.rate_label;
 }
 
 std::string TrainingLoop::log_line(const TrainerState& st, double train_loss, const Validation& v, double lr,

@@ -15,6 +15,8 @@
 // The log line, one per epoch:
 //   epoch 3/20 | step 120/400 | train loss 1.2345 | val loss 1.3456 | val r@1 0.812 | lr 1.00e-03 |
 //   5120 tok/s | 1m2s | eta 5m10s | "a sample caption"
+// and with log_every N, one per N optimizer steps (above the progress line on a terminal):
+//   step 200 | epoch 2 | lr 9.800e-04 | loss 1.2873 | 5230 tok/s
 #pragma once
 
 #include <torch/types.h>
@@ -79,6 +81,7 @@ struct TrainingLoopOptions {
   int64_t save_every = 1;       // epochs between checkpoints (the last epoch and a stop always save)
   std::string rate_key = "tokens_per_s";  // the epoch record's throughput field: BatchLoss weight per second
   std::string rate_label = "tok/s";
+  int64_t log_every = 0;        // optimizer steps between step records and log lines (0 = none)
   ProgressOptions progress;     // the per-epoch progress line (unit "batch")
 };
 
@@ -88,6 +91,9 @@ struct TrainingHooks {
   std::function<void(const TrainerState&)> save_checkpoint;    // at the cadence, at the end, on a stop
   std::function<void()> save_best;                             // the validation loss improved
   std::function<void(const nlohmann::json&)> record_epoch;     // the epoch's record (metrics.jsonl)
+  // Every log_every steps: {"step", "epoch", "lr", "loss", rate_key} (steps.jsonl): the lr the
+  // step used, its loss over the global batch, and the rate since the previous step record.
+  std::function<void(const nlohmann::json&)> record_step;
 };
 
 class TrainingLoop {
@@ -108,6 +114,7 @@ class TrainingLoop {
  private:
   void finish_epoch(TrainerState& state);
   std::string log_line(const TrainerState& st, double train_loss, const Validation& v, double lr, double rate) const;
+  std::string step_line(const nlohmann::json& step_record) const;
 
   TrainingObjective& objective_;
   torch::optim::Optimizer& optimizer_;
