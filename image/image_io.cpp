@@ -6,6 +6,8 @@
 #include <opencv2/imgproc.hpp>
 
 #include <algorithm>
+#include <array>
+#include <cctype>
 #include <cstring>
 #include <filesystem>
 #include <mutex>
@@ -32,8 +34,32 @@ bool starts_with(const std::vector<uint8_t>& b, const char* magic, size_t n, siz
   return b.size() >= at + n && std::memcmp(b.data() + at, magic, n) == 0;
 }
 
+// CRC-32 of PNG chunks (ISO 3309, the polynomial zlib uses), table-driven.
+uint32_t png_crc(const uint8_t* p, size_t n) {
+  static const auto table = [] {
+    std::array<uint32_t, 256> t{};
+    for (uint32_t i = 0; i < 256; ++i) {
+      uint32_t c = i;
+      for (int k = 0; k < 8; ++k) c = (c & 1) ? 0xedb88320u ^ (c >> 1) : c >> 1;
+      t[i] = c;
+    }
+    return t;
+  }();
+  uint32_t c = 0xffffffffu;
+  for (size_t i = 0; i < n; ++i) c = table[(c ^ p[i]) & 0xff] ^ (c >> 8);
+  return c ^ 0xffffffffu;
+}
+
+std::string chunk_name(const uint8_t* type) {
+  std::string s;
+  for (int i = 0; i < 4; ++i) s += std::isalpha(type[i]) ? static_cast<char>(type[i]) : '?';
+  return s;
+}
+
 // PNG: signature, then chunks (length, type, data, crc) up to IEND. A file cut short ends before
-// IEND; libpng would otherwise hand OpenCV a partly filled image.
+// IEND; libpng would otherwise hand OpenCV a partly filled image. Every chunk's CRC is checked
+// here (PIL refuses a mismatch too): a damaged chunk is then this message, not libpng's own
+// "libpng error:" line on stderr before it.
 HeaderInfo check_png(const std::vector<uint8_t>& b, const std::string& name) {
   HeaderInfo info;
   size_t pos = 8;
@@ -52,8 +78,14 @@ HeaderInfo check_png(const std::vector<uint8_t>& b, const std::string& name) {
       info.png_gray16 = h[8] == 16 && h[9] == 0;  // bit depth 16, colour type 0 (gray)
       first = false;
     }
+    if (pos + 12 + uint64_t(len) > b.size()) {
+      if (std::memcmp(type, "IEND", 4) == 0) return info;  // an IEND without its CRC: nothing is missing
+      throw Error(name + ": truncated PNG (file ends inside a chunk)");
+    }
+    if (png_crc(type, 4 + size_t(len)) != be32(&b[pos + 8 + size_t(len)]))
+      throw Error(name + ": corrupt PNG (chunk '" + chunk_name(type) + "' at byte " + std::to_string(pos) +
+                  " fails its CRC check)");
     if (std::memcmp(type, "IEND", 4) == 0) return info;
-    if (pos + 12 + uint64_t(len) > b.size()) throw Error(name + ": truncated PNG (file ends inside a chunk)");
     pos += 12 + size_t(len);
   }
 }

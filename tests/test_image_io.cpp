@@ -170,6 +170,23 @@ TEST(ImageIoBadInput, TruncatedPng) {
   expect_message(read_error(path), path, "truncated PNG");
 }
 
+TEST(ImageIoBadInput, ADamagedPngChunkIsOneMessageAndNothingFromLibpng) {
+  auto manifest = read_json(fixture("manifest.json"));
+  auto bytes = file_bytes(fixture(manifest["images"][0]["file"]));
+  // The first IDAT's first data byte + 20, flipped: libpng would print "libpng error: IDAT: CRC
+  // error" on stderr before OpenCV gives up.
+  const std::string png(bytes.begin(), bytes.end());
+  const size_t idat = png.find("IDAT");
+  ASSERT_NE(idat, std::string::npos);
+  bytes[idat + 4 + 20] ^= 0x10;
+  std::string path = write_bytes(temp_dir("image-io") + "/flipped.png", bytes);
+  testing::internal::CaptureStderr();
+  const std::string message = read_error(path);
+  const std::string err = testing::internal::GetCapturedStderr();
+  expect_message(message, path, "corrupt PNG (chunk 'IDAT' at byte " + std::to_string(idat - 4) + " fails its CRC check)");
+  EXPECT_EQ(err, "");
+}
+
 TEST(ImageIoBadInput, TruncatedJpeg) {
   std::string dir = temp_dir("image-io");
   Image img = read_image(fixture(read_json(fixture("manifest.json"))["images"][0]["file"]));
