@@ -112,6 +112,47 @@ EmbeddingChoice choose_embeddings(CaptionBackend& backend, const EmbeddingDatase
   return {true, "kind, dim and a spot check of " + std::to_string(images.size()) + " images match"};
 }
 
+// The report is written in full under OUT.tmp and then renamed to OUT (a previous report moved
+// aside and removed), so a full disk, a crash or Ctrl-C leaves the previous report or none, never
+// thumbnails without a report. OUT may hold only a previous report: anything else would be lost.
+class ReportStaging {
+ public:
+  explicit ReportStaging(const std::string& out) : out_(without_trailing_slashes(out)), stage_(out_ + ".tmp") {
+    std::error_code ec;
+    if (fs::exists(out_, ec)) {
+      if (!fs::is_directory(out_, ec)) throw Error(out_ + ": --out exists and is not a directory");
+      const bool empty = fs::is_empty(out_, ec);
+      const bool report = fs::exists(fs::path(out_) / "metrics.json", ec) || fs::exists(fs::path(out_) / "report.html", ec);
+      if (!empty && !report)
+        throw Error(out_ + ": --out holds files that are not a clipcap-eval report (no metrics.json): choose a new "
+                    "or empty directory (a report there is replaced as a whole)");
+    }
+    fs::remove_all(stage_, ec);  // a killed run's
+    try {
+      fs::create_directories(stage_);
+    } catch (const fs::filesystem_error& e) {
+      throw Error(out_ + ": cannot create the report directory (" + e.code().message() + ")");
+    }
+  }
+  ~ReportStaging() {
+    if (committed_) return;
+    std::error_code ec;
+    fs::remove_all(stage_, ec);
+  }
+  ReportStaging(const ReportStaging&) = delete;
+  ReportStaging& operator=(const ReportStaging&) = delete;
+
+  fs::path dir() const { return stage_; }
+  void commit() {
+    replace_directory(stage_, out_);
+    committed_ = true;
+  }
+
+ private:
+  std::string out_, stage_;
+  bool committed_ = false;
+};
+
 Image thumbnail(const Image& img, int longest) {
   const int64_t side = std::max(img.width, img.height);
   if (side <= longest) return img;
@@ -144,7 +185,8 @@ nlohmann::json evaluate(CaptionBackend& backend, const EvaluateOptions& opts) {
   const EmbeddingChoice choice = choose_embeddings(backend, ds, rows, root, opts.embeddings);
   log << "clipcap-eval: " << rows.size() << " " << opts.split << " images; embeddings: "
       << (choice.stored ? "stored" : "model's CLIP") << " (" << choice.reason << ")\n";
-  fs::create_directories(opts.out_dir);
+  ReportStaging staging(opts.out_dir);
+  const fs::path out_dir = staging.dir();
 
   // ---- caption ----
   const auto t_caption = Clock::now();
@@ -225,7 +267,7 @@ nlohmann::json evaluate(CaptionBackend& backend, const EvaluateOptions& opts) {
   metrics["tool"] = "clipcap-eval";
   metrics["tool_version"] = CLIPCAP_VERSION;
 
-  write_predictions_jsonl((fs::path(opts.out_dir) / "predictions.jsonl").string(), records, scores, clip.get());
+  write_predictions_jsonl((out_dir / "predictions.jsonl").string(), records, scores, clip.get());
 
   // ---- report ----
   std::optional<std::string> run_dir = !opts.run_dir.empty()  ? std::optional(opts.run_dir)
@@ -244,7 +286,7 @@ nlohmann::json evaluate(CaptionBackend& backend, const EvaluateOptions& opts) {
   std::vector<size_t> grid(std::min(records.size(), static_cast<size_t>(std::max(0, opts.report_images))));
   std::iota(grid.begin(), grid.end(), 0);
 
-  const fs::path image_dir = fs::path(opts.out_dir) / "images";
+  const fs::path image_dir = out_dir / "images";
   fs::create_directories(image_dir);
   std::map<size_t, std::string> thumbs;  // record index -> src ("" when unreadable)
   auto src_of = [&](size_t i) -> std::string {
@@ -271,7 +313,8 @@ nlohmann::json evaluate(CaptionBackend& backend, const EvaluateOptions& opts) {
   // ---- rendered images (upstream's evaluate.py) ----
   if (opts.render) {
     const nlohmann::json& m = metrics["model"];
-    const fs::path dir = fs::path(opts.out_dir) / (m.value("name", base_name(opts.model_dir)) + "_" + m.value("size", "S"));
+    const std::string name = m.value("name", base_name(opts.model_dir)) + "_" + m.value("size", "S");
+    const fs::path dir = out_dir / name;
     for (const auto& r : records) {
       const Image img = read_image((fs::path(root) / r.image).string());
       fs::path rel = fs::path(r.image).lexically_normal();
@@ -281,7 +324,7 @@ nlohmann::json evaluate(CaptionBackend& backend, const EvaluateOptions& opts) {
       fs::create_directories(out.parent_path());
       write_jpeg(out.string(), render_caption(img, r.prediction), 90);
     }
-    metrics["render_dir"] = dir.string();
+    metrics["render_dir"] = (fs::path(opts.out_dir) / name).string();
   }
 
   metrics["time_s"] = {{"captioning", caption_s}, {"scoring", score_s}, {"total", seconds_since(t_start)}};
@@ -290,8 +333,9 @@ nlohmann::json evaluate(CaptionBackend& backend, const EvaluateOptions& opts) {
   settings.erase("counts");
   report.metrics = metrics;
   report.settings = settings;
-  write_file_atomic((fs::path(opts.out_dir) / "report.html").string(), render_report_html(report));
-  write_json_atomic((fs::path(opts.out_dir) / "metrics.json").string(), metrics);
+  write_file_atomic((out_dir / "report.html").string(), render_report_html(report));
+  write_json_atomic((out_dir / "metrics.json").string(), metrics);
+  staging.commit();
   return metrics;
 }
 

@@ -59,12 +59,13 @@ int run_score(const ScoreFlags& f) {
   metrics["tool"] = kProgram;
   metrics["tool_version"] = CLIPCAP_VERSION;
   metrics["time_s"] = {{"total", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()}};
-  std::cout << clipcap::metrics_table(metrics["metrics"]);
+  // Files first: the table on stdout says the scores were kept.
   if (!f.out.empty()) {
     std::filesystem::create_directories(f.out);
     clipcap::write_predictions_jsonl(f.out + "/predictions.jsonl", records, scores, nullptr);
     clipcap::write_json_atomic(f.out + "/metrics.json", metrics);
   }
+  std::cout << clipcap::metrics_table(metrics["metrics"]);
   return 0;
 }
 

@@ -137,3 +137,31 @@ TEST(BadInputCli, RemoteAndVideoFlagsNameWhatIsWrong) {
                    fixture("images/rgb_160x120.png")),
                1, {"--prompt is for --backend openai"});
 }
+
+// An --out (or --out-dir, --results, --render) under a regular file: each tool names the path and
+// says what is wrong, in its own words, not libstdc++'s "filesystem error: ... [path]".
+TEST(BadInputCli, AnOutputPathUnderARegularFileIsSaidInWords) {
+  const std::string dir = temp_dir("bad-out-under-file");
+  const std::string file = dir + "/afile";
+  clipcap::write_file_atomic(file, "x\n");
+  clipcap::write_file_atomic(dir + "/p.jsonl", "{\"image\": \"a.jpg\", \"prediction\": \"a dog\", \"references\": [\"a dog\"]}\n");
+  const RunResult score = run(tool("clipcap-eval") + " score --predictions " + dir + "/p.jsonl --out " + file + "/report");
+  expect_error(score, 1, {file + "/report: cannot create directories (Not a directory)"});
+  EXPECT_EQ(score.err.find("filesystem error"), std::string::npos) << score.err;
+  fs::create_directories(dir + "/images");
+  fs::copy_file(fixture("images/rgb_160x120.png"), dir + "/images/a.png");
+  clipcap::write_file_atomic(dir + "/c.jsonl", "{\"image\": \"a.png\", \"caption\": \"a square\", \"split\": \"train\"}\n");
+  const RunResult built = run(tool("clipcap-data") + " build --format jsonl --split-column split --captions " + dir +
+                              "/c.jsonl --images " + dir + "/images --clip " + fixture("tiny-clip") + " --out " + dir +
+                              "/ds --threads 1 --workers 1");
+  ASSERT_EQ(built.exit_code, 0) << built.err;
+  const RunResult train = run(tool("clipcap-train") + " --data " + dir + "/ds --text-model " + fixture("tiny-gpt2") +
+                              " --set ep_len=2 --set num_layers=1 --set n_heads=4 --epochs 1 --threads 1 --out " + file + "/run");
+  expect_error(train, 1, {file + "/run: cannot create directories (Not a directory)"});
+  const RunResult render = run(infer() + fixture("images/rgb_160x120.png") + " --render " + file + "/pictures");
+  EXPECT_EQ(render.exit_code, 1) << render.err;
+  EXPECT_NE(render.err.find(file + "/pictures: cannot create the render directory (Not a directory)"), std::string::npos)
+      << render.err;
+  EXPECT_EQ(clipcap::read_file(file), "x\n");
+}
+

@@ -317,6 +317,70 @@ TEST(EvalCli, ScoresJsonlAndCocoFilesAlikeAndComparesReports) {
   EXPECT_NE(read_file(dir + "/cmp.html").find("<table>"), std::string::npos);
 }
 
+// A disk that fills while the report is written (here: a file-size limit that the report's
+// largest file, report.html, exceeds, with SIGXFSZ ignored so the write fails as on a full disk):
+// one message naming the file, and the previous report stays as it was, with no thumbnails of the
+// failed run beside it. The report is written in full under OUT.tmp, then renamed.
+TEST(EvalCli, AFullDiskLeavesThePreviousReportAsItWas) {
+  const EvalSetup& s = setup();
+  ASSERT_EQ(s.eval.exit_code, 0) << s.eval.err;
+  uintmax_t html = fs::file_size(s.report + "/report.html"), others = 0;
+  for (const auto& e : fs::recursive_directory_iterator(s.report))
+    if (e.is_regular_file() && e.path().filename() != "report.html" && e.path().parent_path().filename() != "best_S")
+      others = std::max(others, e.file_size());
+  ASSERT_GT(html, others + 2048) << "report.html must be the largest file for this test";
+  const uintmax_t limit_kb = (others + 1023) / 1024 + 1;
+  ASSERT_LT(limit_kb * 1024, html);
+
+  const std::string dir = temp_dir("eval-full-disk");
+  const std::string out = dir + "/report";
+  fs::copy(s.report, out, fs::copy_options::recursive);
+  fs::remove_all(out + "/images");  // the previous report had none: the failed run's must not appear
+  const std::string before = read_file(out + "/metrics.json");
+  const std::string eval = tool("clipcap-eval") + " --model " + s.model + " --data " + s.data +
+                           " --max-len 6 --threads 1 --out ";
+  // bash: its ulimit -f counts KiB (dash's counts 512-byte blocks).
+  const auto limited = [&](const std::string& cmd) {
+    return "bash -c 'ulimit -f " + std::to_string(limit_kb) + "; trap \"\" XFSZ; exec " + cmd + "'";
+  };
+  RunResult r = run(limited(eval + out));
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("report.html"), std::string::npos) << r.err;
+  EXPECT_EQ(read_file(out + "/metrics.json"), before);
+  EXPECT_FALSE(fs::exists(out + "/images"));
+  EXPECT_FALSE(fs::exists(out + ".tmp"));
+  // No report before: none after, and nothing else either.
+  r = run(limited(eval + dir + "/first"));
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_FALSE(fs::exists(dir + "/first"));
+  EXPECT_FALSE(fs::exists(dir + "/first.tmp"));
+  // With room, the same command replaces the previous report as a whole.
+  r = run(eval + out);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(fs::exists(out + "/images"));
+  EXPECT_FALSE(fs::exists(out + "/best_S")) << "a file of the previous report survived the replacement";
+}
+
+// --out must be a report directory (or new, or empty): a directory of other files is refused
+// before any work, and a path under a regular file is said in words.
+TEST(EvalCli, OutMustBeNewEmptyOrAPreviousReport) {
+  const EvalSetup& s = setup();
+  const std::string dir = temp_dir("eval-out-kinds");
+  fs::create_directories(dir + "/mine");
+  write_file_atomic(dir + "/mine/notes.txt", "keep me\n");
+  write_file_atomic(dir + "/afile", "x\n");
+  const std::string eval = tool("clipcap-eval") + " --model " + s.model + " --data " + s.data + " --threads 1 --out ";
+  RunResult r = run(eval + dir + "/mine");
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find(dir + "/mine: --out holds files that are not a clipcap-eval report"), std::string::npos) << r.err;
+  EXPECT_EQ(read_file(dir + "/mine/notes.txt"), "keep me\n");
+  r = run(eval + dir + "/afile/report");
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find(dir + "/afile/report: cannot create the report directory (Not a directory)"), std::string::npos)
+      << r.err;
+  EXPECT_EQ(r.err.find("filesystem error"), std::string::npos) << r.err;
+}
+
 TEST(EvalCli, BadInputsExitWithAMessage) {
   const std::string dir = temp_dir("eval-bad");
   write_file_atomic(dir + "/p.jsonl", "{\"image\": \"1.jpg\", \"prediction\": \"x\"}\n");
