@@ -13,6 +13,8 @@
 namespace clipcap {
 
 nlohmann::json read_json(const std::string& path);  // Error: missing file / invalid JSON (with line)
+// A document in memory; `name` (a file, "stdin") starts the Error of invalid JSON.
+nlohmann::json parse_json(const std::string& text, const std::string& name);
 void write_json_atomic(const std::string& path, const nlohmann::json& j, int indent = 2);
 
 template <typename T>

@@ -10,6 +10,7 @@
 
 #include "common/atomic_file.h"
 #include "common/error.h"
+#include "common/json_util.h"
 
 namespace clipcap {
 
@@ -174,15 +175,6 @@ const json* find_array(const json& root, const char* key, const std::string& nam
   return &root[key];
 }
 
-json parse_json_document(const std::string& text, const std::string& name) {
-  try {
-    return json::parse(text);
-  } catch (const json::parse_error& e) {
-    size_t upto = std::min<size_t>(e.byte ? e.byte - 1 : 0, text.size());
-    size_t line = 1 + std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(upto), '\n');
-    throw Error(name + ": invalid JSON near line " + std::to_string(line));
-  }
-}
 
 std::string string_field(const json& obj, const std::string& key) {
   if (!obj.is_object() || !obj.contains(key) || !obj[key].is_string()) return "";
@@ -191,7 +183,7 @@ std::string string_field(const json& obj, const std::string& key) {
 
 void parse_karpathy(const std::string& text, const std::string& name, const SourceOptions& opts, CaptionSource& out,
                     ItemCollector& items) {
-  json root = parse_json_document(text, name);
+  json root = parse_json(text, name);
   const json& images = *find_array(root, "images", name);
   for (size_t i = 0; i < images.size(); ++i) {
     const json& img = images[i];
@@ -221,7 +213,7 @@ void parse_karpathy(const std::string& text, const std::string& name, const Sour
 
 void parse_coco(const std::string& text, const std::string& name, const SourceOptions& opts, CaptionSource& out,
                 ItemCollector& items) {
-  json root = parse_json_document(text, name);
+  json root = parse_json(text, name);
   const json& images = *find_array(root, "images", name);
   const json& annotations = *find_array(root, "annotations", name);
   // image id -> file and its captions, so captions follow the images array's order.
@@ -290,7 +282,7 @@ void parse_jsonl(const std::string& text, const std::string& name, const SourceO
     json obj;
     try {
       obj = json::parse(lines[i]);
-    } catch (const json::parse_error&) {
+    } catch (const json::exception&) {  // parse_error, or out_of_range for a huge number
       items.problem(row, "invalid JSON");
       continue;
     }

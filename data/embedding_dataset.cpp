@@ -152,7 +152,7 @@ EmbeddingDataset::EmbeddingDataset(std::string dir) : dir_(std::move(dir)) {
     json j;
     try {
       j = json::parse(line);
-    } catch (const json::parse_error&) {
+    } catch (const json::exception&) {  // parse_error, or out_of_range for a huge number
       throw Error(where + ": invalid JSON");
     }
     DatasetEntry e;

@@ -229,3 +229,19 @@ TEST(DatasetSources, AnUnterminatedQuoteLosesOnlyItsOwnRow) {
   EXPECT_EQ(s.problems[0].row, "u.csv:3");
   EXPECT_NE(s.problems[0].reason.find("never closes"), std::string::npos) << s.problems[0].reason;
 }
+
+// Found by tests/fuzz/fuzz_caption_sources: a number too large for a double is not a parse_error
+// to nlohmann but an out_of_range, which escaped as "[json.exception.out_of_range.406] ...".
+TEST(DatasetSources, ANumberBeyondADoubleIsABadRowOrANamedError) {
+  SourceOptions o = format("jsonl");
+  const std::string jsonl =
+      "{\"image\": \"a.png\", \"caption\": \"fine\"}\n"
+      "{\"image\": 2222222222222222222222E222244444, \"caption\": \"huge\"}\n";
+  CaptionSource s = clipcap::parse_caption_source(jsonl, "c.jsonl", o);
+  ASSERT_EQ(s.items.size(), 1u);
+  ASSERT_EQ(s.problems.size(), 1u);
+  EXPECT_EQ(s.problems[0].row, "c.jsonl:2");
+  EXPECT_EQ(s.problems[0].reason, "invalid JSON");
+  clipcap::test::expect_error([] { clipcap::parse_caption_source("{\"images\": [1e999999]}", "karpathy.json", format("karpathy")); },
+                     {"karpathy.json: invalid JSON (a number out of range)"});
+}

@@ -358,6 +358,17 @@ TEST(TorchCheckpoint, BrokenArchivesAreErrorsNamingTheFile) {
   expect_rejected(write(dir, "badnumel.bin", make_zip(sample_entries("archive", state_dict_pickle(specs)))),
                   "tensor 'half': storage 1 has 6 bytes");
 
+  // Found by tests/fuzz/fuzz_torch_checkpoint: a central directory that claims an entry of 2^62
+  // bytes (ZIP64) was allocated before its bounds were checked (a hang, or std::length_error).
+  ZipOptions zip64;
+  zip64.zip64 = true;
+  std::string huge = make_zip(sample_entries("archive", state_dict_pickle(sample_specs())), zip64);
+  const size_t cd_name = huge.rfind("archive/data.pkl");  // the central directory's copy comes last
+  ASSERT_NE(cd_name, std::string::npos);
+  for (size_t field : {cd_name + 16 + 4, cd_name + 16 + 12})  // the ZIP64 extra: size, compressed size
+    for (int b = 0; b < 8; ++b) huge[field + b] = b == 7 ? '\x40' : '\0';
+  expect_rejected(write(dir, "huge-entry.bin", huge), "data runs past the end of the file");
+
   // Every truncation of a real checkpoint is an error, never a crash.
   const std::string real = clipcap::read_file(fixture("tiny-clip/pytorch_model.bin"));
   for (size_t keep : {size_t(0), size_t(4), size_t(100), real.size() / 2, real.size() - 23, real.size() - 1}) {

@@ -163,6 +163,7 @@ uint64_t ZipArchive::data_offset(const Entry& e) const {
 }
 
 std::string ZipArchive::read(const Entry& e) const {
+  (void)data_offset(e);  // checks that the entry lies in the file before its size is allocated
   std::string out(e.size, '\0');
   read(e, 0, out.data(), e.size);
   return out;
