@@ -28,6 +28,10 @@ TEST(BadInputCli, NoImagesAndContradictoryLengthsAreErrors) {
   expect_error(run("printf '' | " + infer() + "-"), 1, {"-: no image paths on standard input"});
   expect_error(run(infer() + "--min-len 30 --max-len 5 " + fixture("images/rgb_160x120.png")), 1,
                {"--min-len", "must not be above --max-len 5"});
+  // A negative thread count was CLI11's "At Most 1 required but received 2".
+  expect_error(run(tool("clipcap-infer") + " image -m " + source_path("models/emoji-tiny") + " --threads -3 " +
+                   fixture("images/rgb_160x120.png")),
+               1, {"--threads must be >= 0 (0 = all cores)"});
 }
 
 TEST(BadInputCli, EvalFlagsAndCompareNeverWriteOverAReport) {
