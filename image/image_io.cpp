@@ -34,6 +34,20 @@ bool starts_with(const std::vector<uint8_t>& b, const char* magic, size_t n, siz
   return b.size() >= at + n && std::memcmp(b.data() + at, magic, n) == 0;
 }
 
+// Formats read besides PNG, JPEG, BMP and WebP (checked above), by their signatures. Anything else
+// never reaches cv::imdecode: Debian's OpenCV falls back on GDAL and GDCM, which parse hundreds of
+// formats, print to stderr and, for a damaged DICOM file, abort the process (an assert in GDCM,
+// found by tests/fuzz/fuzz_image_decode).
+constexpr const char* kFormats = "PNG, JPEG, BMP, WebP, TIFF, PNM, JPEG 2000, Sun raster or Radiance HDR";
+
+bool other_decodable_format(const std::vector<uint8_t>& b) {
+  if (starts_with(b, "II*\0", 4) || starts_with(b, "MM\0*", 4)) return true;            // TIFF
+  if (b.size() >= 3 && b[0] == 'P' && b[1] >= '1' && b[1] <= '7' && std::isspace(b[2])) return true;  // PNM, PAM
+  if (starts_with(b, "\0\0\0\x0cjP  \r\n\x87\n", 12) || starts_with(b, "\xff\x4f\xff\x51", 4)) return true;  // JPEG 2000
+  if (starts_with(b, "\x59\xa6\x6a\x95", 4)) return true;                              // Sun raster
+  return starts_with(b, "#?RADIANCE", 10) || starts_with(b, "#?RGBE", 6);                 // Radiance HDR
+}
+
 // CRC-32 of PNG chunks (ISO 3309, the polynomial zlib uses), table-driven.
 uint32_t png_crc(const uint8_t* p, size_t n) {
   static const auto table = [] {
@@ -227,6 +241,8 @@ Image decode_image(const std::vector<uint8_t>& bytes, const std::string& name, c
     info = check_bmp(bytes);
   } else if (starts_with(bytes, "RIFF", 4) && starts_with(bytes, "WEBP", 4, 8)) {
     info = check_webp(bytes);
+  } else if (!other_decodable_format(bytes)) {
+    throw Error(name + ": not an image (" + kFormats + " expected)");
   }
   check_size(info.width, info.height, limits, name);
 

@@ -24,9 +24,9 @@ struct ImageReadLimits {
 // Gray, gray+alpha, RGBA (alpha dropped, not composited), palette and 16-bit inputs all come back
 // as RGB with the values PIL's convert("RGB") gives: 16-bit RGB/RGBA/LA PNGs keep the high byte,
 // 16-bit grayscale PNGs are clamped to 255 (PIL opens them as mode "I"). EXIF orientation is NOT
-// applied (PIL's Image.open and HF don't either). Any format OpenCV 4.6 reads is accepted (PNG,
-// JPEG, BMP, WebP, TIFF, PNM, ...; not GIF). Known difference: CMYK JPEGs may differ from PIL by
-// 1 level (OpenCV's CMYK->RGB formula).
+// applied (PIL's Image.open and HF don't either). PNG, JPEG, BMP, WebP, TIFF, PNM, JPEG 2000, Sun
+// raster and Radiance HDR by signature; nothing else reaches OpenCV (its GDAL/GDCM fallbacks). Known
+// difference: CMYK JPEGs may differ from PIL by 1 level (OpenCV's CMYK->RGB formula).
 // Missing, empty, truncated and non-image files throw clipcap::Error("<path>: <problem>"); PNG,
 // JPEG, BMP and WebP sizes are checked against `limits` from the header, before decoding.
 // Not thread-hostile: safe to call from several threads. Silences OpenCV's own stderr logging.

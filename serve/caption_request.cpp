@@ -7,6 +7,7 @@
 
 #include "common/base64.h"
 #include "common/error.h"
+#include "common/json_util.h"
 #include "serve/api_error.h"
 
 namespace fs = std::filesystem;
@@ -67,6 +68,7 @@ Image url_image(const std::string& url, const std::string& where, const RequestL
 template <typename T>
 T field(const json& j, const char* key, const std::string& where, const char* kind) {
   const json& v = j.at(key);
+  if (!json_number_fits<T>(v)) throw ApiError(400, where + key + " must be " + kind, key, "wrong_type");
   try {
     return v.get<T>();
   } catch (const json::exception&) {

@@ -7,6 +7,7 @@
 
 #include "common/atomic_file.h"
 #include "common/bounded_queue.h"
+#include "common/json_util.h"
 #include "common/option_table.h"
 #include "common/shard_spec.h"
 #include "infer/subtitle_formats.h"
@@ -123,3 +124,23 @@ TEST(SubtitleFormats, NamesAreCheckedAndWrittenInTheTablesOrder) {
 
 }  // namespace
 }  // namespace clipcap
+
+// Found by tests/fuzz/fuzz_model_config under UBSan: {"n_embd": 8.9e33} reached nlohmann's
+// static_cast to an integer, which is undefined behaviour.
+TEST(JsonRequire, IntegerFieldsTakeOnlyWholeNumbersInTheirRange) {
+  const nlohmann::json j = {{"big", 8.88889e33}, {"half", 1.5},   {"whole", 3.0},         {"neg", -1},
+                            {"wide", 5000000000LL}, {"list", {1, 1e300}}, {"ok_list", {1, 2}}};
+  using clipcap::json_require;
+  clipcap::test::expect_error([&] { json_require<int64_t>(j, "big", "config.json"); },
+                     {"config.json: field 'big' is 8.88889e+33; expected an integer in range"});
+  clipcap::test::expect_error([&] { json_require<int>(j, "half", "config.json"); }, {"field 'half' is 1.5"});
+  EXPECT_EQ(json_require<int>(j, "whole", "config.json"), 3);
+  clipcap::test::expect_error([&] { json_require<uint64_t>(j, "neg", "config.json"); },
+                     {"field 'neg' is -1; expected a non-negative integer"});
+  clipcap::test::expect_error([&] { json_require<int>(j, "wide", "config.json"); }, {"field 'wide' is 5000000000"});
+  EXPECT_EQ(json_require<int64_t>(j, "wide", "config.json"), 5000000000LL);
+  clipcap::test::expect_error([&] { json_require<std::vector<int64_t>>(j, "list", "config.json"); }, {"field 'list'"});
+  EXPECT_EQ(json_require<std::vector<int64_t>>(j, "ok_list", "config.json"), (std::vector<int64_t>{1, 2}));
+  EXPECT_DOUBLE_EQ(json_require<double>(j, "big", "config.json"), 8.88889e33);
+}
+

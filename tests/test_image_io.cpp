@@ -2,6 +2,8 @@
 // gives, and bad files are refused with an error naming the file.
 #include <gtest/gtest.h>
 
+#include <cstring>
+
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -185,6 +187,29 @@ TEST(ImageIoBadInput, ADamagedPngChunkIsOneMessageAndNothingFromLibpng) {
   const std::string err = testing::internal::GetCapturedStderr();
   expect_message(message, path, "corrupt PNG (chunk 'IDAT' at byte " + std::to_string(idat - 4) + " fails its CRC check)");
   EXPECT_EQ(err, "");
+}
+
+// Found by tests/fuzz/fuzz_image_decode: bytes in no format clipcap reads went on to OpenCV's
+// GDAL and GDCM fallbacks, and a damaged DICOM file aborted the process in a GDCM assert. Such
+// files are refused by their signature, before any decoder sees them.
+TEST(ImageIoBadInput, FormatsOutsideTheListAreRefusedBeforeAnyDecoder) {
+  std::vector<uint8_t> dicom(132, 0xff);
+  std::memcpy(dicom.data() + 128, "DICM", 4);
+  dicom.insert(dicom.end(), 64, 0xff);
+  const std::string dir = temp_dir("image-io");
+  for (const auto& [name, bytes] : std::vector<std::pair<std::string, std::vector<uint8_t>>>{
+           {"scan.dcm", dicom}, {"anim.gif", {'G', 'I', 'F', '8', '9', 'a', 1, 0, 1, 0, 0, 0, 0}}}) {
+    const std::string path = write_bytes(dir + "/" + name, bytes);
+    testing::internal::CaptureStderr();
+    const std::string message = read_error(path);
+    EXPECT_EQ(testing::internal::GetCapturedStderr(), "") << name;
+    expect_message(message, path, "not an image (PNG, JPEG, BMP, WebP, TIFF, PNM, JPEG 2000, Sun raster or Radiance HDR expected)");
+  }
+  // The formats of the list still decode: a binary PPM (P6), 2 x 1.
+  const std::string ppm = write_bytes(dir + "/two.ppm", {'P', '6', '\n', '2', ' ', '1', '\n', '2', '5', '5', '\n', 1, 2, 3, 4, 5, 6});
+  const Image img = read_image(ppm);
+  EXPECT_EQ(img.width, 2);
+  EXPECT_EQ(img.pixels, (std::vector<uint8_t>{1, 2, 3, 4, 5, 6}));
 }
 
 TEST(ImageIoBadInput, TruncatedJpeg) {

@@ -261,6 +261,9 @@ TEST(ServeCli, EveryBadRequestGetsItsStatusAndTheServerGoesOn) {
       chat_case("n = 0", chat(image, {{"n", 0}}).dump(), 422),
       chat_case("temperature of the wrong type", chat(image, {{"temperature", "hot"}}).dump(), 400),
       chat_case("stream of the wrong type", chat(image, {{"stream", "yes"}}).dump(), 400),
+      // Beyond an int: undefined behaviour in a plain static_cast (UBSan, tests/fuzz).
+      chat_case("max_tokens beyond an integer's range", chat(image, {{"max_tokens", 1e30}}).dump(), 400),
+      chat_case("max_tokens not a whole number", chat(image, {{"max_tokens", 2.5}}).dump(), 400),
       {"a body over --max-body-bytes",
        [&] { return curl("-H 'Content-Type: application/json' --data-binary @" + big + " " + s.url("/v1/chat/completions")); },
        413},

@@ -103,7 +103,9 @@ ClipEvaluation evaluate_clip(CLIPModelImpl& m, const ImageProcessor& processor, 
     const auto [b, e] = even_part(n, r, parallel.world_size());
     counts.push_back(e - b);
   }
-  const auto [mine, mine_end] = even_part(n, parallel.rank(), parallel.world_size());
+  // Not a structured binding: C++17 lambdas cannot capture those (clang refuses; gcc allows it).
+  const std::pair<int64_t, int64_t> part = even_part(n, parallel.rank(), parallel.world_size());
+  const int64_t mine = part.first, mine_end = part.second;
   torch::Tensor img = parallel.gather_rows(features_in_chunks(mine_end - mine, batch_size, [&](int64_t b, int64_t e) {
     std::vector<int64_t> rows;
     for (int64_t i = mine + b; i < mine + e; ++i) rows.push_back(i);
