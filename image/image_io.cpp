@@ -41,6 +41,10 @@ bool starts_with(const std::vector<uint8_t>& b, const char* magic, size_t n, siz
 constexpr const char* kFormats = "PNG, JPEG, BMP, WebP, TIFF, PNM, JPEG 2000, Sun raster or Radiance HDR";
 
 bool other_decodable_format(const std::vector<uint8_t>& b) {
+  // OpenCV picks a decoder by signatures of its own, in its own order: GDCM claims any file with
+  // "DICM" at byte 128 and GDAL one with "DTED" at byte 140 before the JPEG 2000 or TIFF decoder
+  // would (found by the fuzzer too, after the list above).
+  if (starts_with(b, "DICM", 4, 128) || starts_with(b, "DTED", 4, 140)) return false;
   if (starts_with(b, "II*\0", 4) || starts_with(b, "MM\0*", 4)) return true;            // TIFF
   if (b.size() >= 3 && b[0] == 'P' && b[1] >= '1' && b[1] <= '7' && std::isspace(b[2])) return true;  // PNM, PAM
   if (starts_with(b, "\0\0\0\x0cjP  \r\n\x87\n", 12) || starts_with(b, "\xff\x4f\xff\x51", 4)) return true;  // JPEG 2000

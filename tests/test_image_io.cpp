@@ -196,9 +196,11 @@ TEST(ImageIoBadInput, FormatsOutsideTheListAreRefusedBeforeAnyDecoder) {
   std::vector<uint8_t> dicom(132, 0xff);
   std::memcpy(dicom.data() + 128, "DICM", 4);
   dicom.insert(dicom.end(), 64, 0xff);
+  std::vector<uint8_t> j2k_dicom = dicom;  // a JPEG 2000 codestream's signature, and "DICM" at 128
+  std::memcpy(j2k_dicom.data(), "\xff\x4f\xff\x51", 4);
   const std::string dir = temp_dir("image-io");
   for (const auto& [name, bytes] : std::vector<std::pair<std::string, std::vector<uint8_t>>>{
-           {"scan.dcm", dicom}, {"anim.gif", {'G', 'I', 'F', '8', '9', 'a', 1, 0, 1, 0, 0, 0, 0}}}) {
+           {"scan.dcm", dicom}, {"anim.gif", {'G', 'I', 'F', '8', '9', 'a', 1, 0, 1, 0, 0, 0, 0}}, {"j2k.dcm", j2k_dicom}}) {
     const std::string path = write_bytes(dir + "/" + name, bytes);
     testing::internal::CaptureStderr();
     const std::string message = read_error(path);
