@@ -168,6 +168,12 @@ TEST(Gpt2Tokenizer, VocabThatIsNotJsonIsNamed) {
   msg = error_message([&] { Gpt2BpeTokenizer::from_dir(dir3); });
   EXPECT_NE(msg.find(dir3 + "/vocab.json"), std::string::npos) << msg;
   EXPECT_NE(msg.find("'a'"), std::string::npos) << msg;
+
+  // Found by tests/fuzz/fuzz_bpe_tokenizers: one id of 88888888 among 4 tokens allocated tables of
+  // 89 M entries (seconds and gigabytes) before anything was said.
+  std::string dir4 = tiny_bpe_dir("gpt2-vocab-huge-id", R"({"a": 88888888, "b": 1, "ab": 2, "c": 0})", "#version: 0.2\na b\n");
+  msg = error_message([&] { Gpt2BpeTokenizer::from_dir(dir4); });
+  EXPECT_NE(msg.find(dir4 + "/vocab.json: token ids run up to 88888888 for 4 tokens"), std::string::npos) << msg;
 }
 
 TEST(Gpt2Tokenizer, MalformedMergesLineIsNamedWithItsLineNumber) {

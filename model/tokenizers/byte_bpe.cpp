@@ -167,6 +167,11 @@ void ByteBpe::load_vocab(const std::string& path) {
     max_id_ = std::max(max_id_, id);
   }
   vocab_size_ = ids.size();
+  // Tables are indexed by id: a vocabulary's ids are 0..n-1 (a few gaps allowed), and one stray
+  // huge id would allocate a table of that size (found by tests/fuzz/fuzz_bpe_tokenizers).
+  if (max_id_ >= static_cast<int64_t>(ids.size()) + 65536)
+    throw Error(path + ": token ids run up to " + std::to_string(max_id_) + " for " + std::to_string(ids.size()) +
+                " tokens (a vocabulary numbers its tokens 0..n-1)");
   symbol_of_id_.assign(static_cast<size_t>(max_id_ + 1), -1);
   bytes_of_id_.assign(static_cast<size_t>(max_id_ + 1), std::string());
   const ByteAlphabet& abc = alphabet();
