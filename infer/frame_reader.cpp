@@ -53,15 +53,18 @@ class FrameReader::Impl {
       Impl& r;
       Clock::time_point t0;
       double f0, b0;
-      int64_t* decoded = nullptr;
-      const VideoDecoder* video = nullptr;
       ~Account() {
         r.timings_.reader_decode += seconds_since(t0) - (r.timings_.reader_frames - f0) - (r.timings_.reader_blocked - b0);
-        if (video) r.timings_.frames_decoded += video->frames_decoded();
       }
     } account{*this, started, frames_before, blocked_before};
     VideoDecoder video(path, decoder_options(opts_));
-    account.video = &video;
+    // Declared after `video`, so destroyed before it (a pointer to it in `account` outlived it:
+    // ASan, scripts/sanitize.sh).
+    struct CountFrames {
+      Impl& r;
+      const VideoDecoder& video;
+      ~CountFrames() { r.timings_.frames_decoded += video.frames_decoded(); }
+    } count_frames{*this, video};
     index_ = index;
     sample_ = 0;
     segments_ = 0;
