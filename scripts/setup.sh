@@ -20,6 +20,7 @@ PACKAGES=(
   nlohmann-json3-dev libcli11-dev libgtest-dev libicu-dev
   python3-torch python3-pil python3-numpy python3-opencv   # benchmarks' Python baselines, emoji data script
   chromium                     # clipcap-eval's report is opened in a headless browser by its test
+  clang libclang-rt-14-dev     # the sanitizer build and the fuzz targets (scripts/sanitize.sh)
 )
 # The emoji data comes from npm packages; a machine may already have its own node + npm.
 command -v npm >/dev/null 2>&1 || PACKAGES+=(nodejs npm)
