@@ -37,6 +37,7 @@
 #include "common/cli_main.h"
 #include "common/error.h"
 #include "common/runtime.h"
+#include "bench/hardware_probes.h"
 #include "model/captioner.h"
 #include "model/decoding.h"
 #include "model/legacy_captioner.h"
@@ -55,6 +56,7 @@ struct BenchOptions {
   int reps = 5;       // timed runs per configuration; the median is reported
   uint64_t seed = 0;  // weights and pixels
   bool check = false; // first verify cached decoding against a full recompute
+  bool probes = false; // first measure memory bandwidth and GEMM peaks (hardware_probes.h)
 };
 
 struct Run {
@@ -74,7 +76,8 @@ std::vector<Run> parse_runs(const std::string& spec) {
       throw Error("--runs: '" + item + "': expected algo:dtype:batch");
     if (r.algo != "cached" && r.algo != "upstream" && r.algo != "legacy")
       throw Error("--runs: '" + item + "': algo must be cached, upstream or legacy");
-    if (r.dtype != "f32" && r.dtype != "bf16") throw Error("--runs: '" + item + "': dtype must be f32 or bf16");
+    if (r.dtype != "f32" && r.dtype != "bf16" && r.dtype != "int8")
+      throw Error("--runs: '" + item + "': dtype must be f32, bf16 or int8");
     r.batch = std::stoll(batch);
     if (r.batch < 1) throw Error("--runs: '" + item + "': batch must be >= 1");
     runs.push_back(r);
@@ -88,6 +91,29 @@ clipcap::DecodeOptions fixed_length(int tokens) {
   opts.max_len = tokens;
   opts.min_len = tokens;
   return opts;
+}
+
+// What one decoding step (one new token per row) must at least do: read the weights of GPT-2's
+// products and LM head once (embedding lookups and layer norms are negligible), and 2 FLOP per
+// weight per row. Attention over the short cache is left out (24 positions here).
+struct DecodeStepCost {
+  int64_t weight_bytes = 0, flop_per_row = 0;
+};
+
+DecodeStepCost decode_step_cost(clipcap::Captioner& cap) {
+  DecodeStepCost c;
+  auto& g = *cap.gpt2();
+  for (const auto& p : g.named_parameters()) {
+    const std::string& name = p.key();
+    if (name.rfind("wte.", 0) == 0 || name.rfind("wpe.", 0) == 0 || p.value().dim() < 2) continue;
+    c.weight_bytes += p.value().numel() * p.value().element_size();
+    c.flop_per_row += 2 * p.value().numel();
+  }
+  if (!g.lm_head.defined()) {  // tied: the head streams wte
+    c.weight_bytes += g.wte->weight.numel() * g.wte->weight.element_size();
+    c.flop_per_row += 2 * g.wte->weight.numel();
+  }
+  return c;
 }
 
 using Clock = std::chrono::steady_clock;
@@ -173,13 +199,14 @@ double median(std::vector<double> v) {
 int run(int argc, char** argv) {
   BenchOptions o;
   CLI::App app{"clipcap captioning benchmark (see bench/README.md)"};
-  app.add_option("--runs", o.runs, "comma-separated algo:dtype:batch; algo cached|upstream|legacy, dtype f32|bf16")
+  app.add_option("--runs", o.runs, "comma-separated algo:dtype:batch; algo cached|upstream|legacy, dtype f32|bf16|int8")
       ->capture_default_str();
   app.add_option("--tokens", o.tokens, "generated tokens per image")->capture_default_str();
   app.add_option("-t,--threads", o.threads, "libtorch intra-op threads")->capture_default_str();
   app.add_option("--warmup", o.warmup, "untimed runs per configuration")->capture_default_str();
   app.add_option("--reps", o.reps, "timed runs per configuration (median reported)")->capture_default_str();
   app.add_option("--seed", o.seed, "seed of the random weights and pixels")->capture_default_str();
+  app.add_flag("--probes", o.probes, "first measure read bandwidth and the f32/bf16 GEMM peaks");
   app.add_flag("--check", o.check, "first check cached decoding == full recompute (f32, batch 2)");
   try {
     app.parse(argc, argv);
@@ -197,9 +224,26 @@ int run(int argc, char** argv) {
   std::map<std::string, clipcap::Captioner> models;  // by dtype, each built from the same seed
   auto model_for = [&](const std::string& dtype) -> clipcap::Captioner& {
     auto it = models.find(dtype);
-    if (it == models.end()) it = models.emplace(dtype, clipcap::bench::random_captioner(clipcap::parse_dtype(dtype), o.seed)).first;
+    if (it != models.end()) return it->second;
+    clipcap::RuntimeOptions as;
+    as.dtype = dtype;
+    it = models.emplace(dtype, clipcap::bench::random_captioner(as.torch_dtype(), o.seed)).first;
+    if (as.int8_weights()) it->second.quantize_int8();  // int8 weights, f32 activations
     return it->second;
   };
+
+  if (o.probes) {
+    const nlohmann::json rec = {{"impl", "cpp"},
+                                {"probe", "hardware"},
+                                {"threads", at::get_num_threads()},
+                                {"read_gb_per_s", clipcap::bench::read_bandwidth_gb_per_s()},
+                                {"gemm_f32_gflop_per_s", clipcap::bench::gemm_peak_gflop_per_s(torch::kFloat32)},
+                                {"gemm_bf16_gflop_per_s", clipcap::bench::gemm_peak_gflop_per_s(torch::kBFloat16)}};
+    std::fprintf(stderr, "cpp: probes: read %.1f GB/s, GEMM f32 %.0f GFLOP/s, bf16 %.0f GFLOP/s\n",
+                 rec["read_gb_per_s"].get<double>(), rec["gemm_f32_gflop_per_s"].get<double>(),
+                 rec["gemm_bf16_gflop_per_s"].get<double>());
+    std::cout << rec.dump() << std::endl;
+  }
 
   if (o.check) {
     torch::Tensor px = torch::randn({2, 3, 224, 224});
@@ -237,8 +281,11 @@ int run(int argc, char** argv) {
                           {"batch", r.batch},    {"tokens", o.tokens}, {"threads", at::get_num_threads()},
                           {"reps", o.reps},      {"median_s", med},    {"images_per_s", r.batch / med},
                           {"times_s", times}};
-    if (r.algo == "cached")
+    if (r.algo == "cached") {
       rec["phases_median_s"] = {{"clip", median(clip_s)}, {"mapping", median(mapping_s)}, {"decode", median(decode_s)}};
+      const DecodeStepCost cost = decode_step_cost(model);
+      rec["decode_step"] = {{"weight_bytes", cost.weight_bytes}, {"flop_per_row", cost.flop_per_row}};
+    }
     std::fprintf(stderr, "cpp: %s %s batch %lld: median %.1f ms, %.2f img/s\n", r.algo.c_str(), r.dtype.c_str(),
                  static_cast<long long>(r.batch), med * 1e3, r.batch / med);
     std::cout << rec.dump() << std::endl;

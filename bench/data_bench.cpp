@@ -97,7 +97,7 @@ void run(RunOptions o) {
   auto t0 = Clock::now();
   {
     auto proc = clipcap::ImageProcessor::from_dir(o.build.clip);
-    auto clip = clipcap::load_clip(o.build.clip, {o.build.runtime.torch_dtype(), /*with_text=*/false});
+    auto clip = clipcap::load_clip(o.build.clip, {o.build.runtime.float_dtype(), /*with_text=*/false});
   }
   const double load_s = seconds_since(t0);
 
@@ -131,7 +131,7 @@ void phases(RunOptions o, int images) {
   auto items = clipcap::read_caption_source(o.build.captions, o.build.source).items;
   items.resize(std::min<size_t>(items.size(), static_cast<size_t>(std::max(images, o.build.batch_size))));
   auto proc = clipcap::ImageProcessor::from_dir(o.build.clip);
-  auto clip = clipcap::load_clip(o.build.clip, {o.build.runtime.torch_dtype(), /*with_text=*/false});
+  auto clip = clipcap::load_clip(o.build.clip, {o.build.runtime.float_dtype(), /*with_text=*/false});
   clip->eval();
 
   std::vector<torch::Tensor> pixels;

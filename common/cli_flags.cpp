@@ -10,7 +10,7 @@ namespace clipcap {
 
 void add_runtime_flags(CLI::App& app, RuntimeOptions& opts) {
   app.add_option("-t,--threads", opts.threads, "CPU threads (0 = all cores)")->capture_default_str()->group("Runtime");
-  app.add_option("--dtype", opts.dtype, "compute dtype: f32 (reference) or bf16")->capture_default_str()->group("Runtime");
+  app.add_option("--dtype", opts.dtype, "compute dtype: f32 (reference), bf16, or int8 (int8 weights, f32 activations; captioning only)")->capture_default_str()->group("Runtime");
   app.add_option("--device", opts.device, "cpu or cuda")->capture_default_str()->group("Runtime");
 }
 

@@ -19,10 +19,13 @@ torch::ScalarType parse_dtype(const std::string& name) {
   if (name == "f32" || name == "fp32" || name == "float32" || name == "float") return torch::kFloat32;
   if (name == "bf16" || name == "bfloat16") return torch::kBFloat16;
   if (name == "f16" || name == "fp16" || name == "float16" || name == "half") return torch::kFloat16;
+  if (name == "int8")
+    throw Error("--dtype int8 (int8 weights) is for captioning only (clipcap-infer, clipcap-eval, clipcap-serve); use f32 or bf16");
   throw Error("unknown dtype '" + name + "' (expected f32 or bf16)");
 }
 
-torch::ScalarType RuntimeOptions::torch_dtype() const { return parse_dtype(dtype); }
+torch::ScalarType RuntimeOptions::torch_dtype() const { return int8_weights() ? torch::kFloat32 : parse_dtype(dtype); }
+torch::ScalarType RuntimeOptions::float_dtype() const { return parse_dtype(dtype); }
 
 torch::Device RuntimeOptions::torch_device() const {
   if (device == "cpu") return torch::kCPU;

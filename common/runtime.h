@@ -16,16 +16,20 @@ namespace clipcap {
 
 struct RuntimeOptions {
   int threads = 0;             // 0 = all cores
-  std::string dtype = "f32";   // f32 (reference) | bf16 (faster on AVX-512/AMX CPUs)
+  std::string dtype = "f32";   // f32 (reference) | bf16 (faster on AVX-512/AMX CPUs) | int8 (captioning)
   std::string device = "cpu";  // cpu | cuda (cuda only when libtorch was built with it)
 
+  // Activations' dtype when captioning: dtype itself, f32 for int8 (int8 weights, f32 activations).
   torch::ScalarType torch_dtype() const;
+  bool int8_weights() const { return dtype == "int8"; }
+  // Weights' and activations' dtype for work that has no int8 form (dataset building, training).
+  torch::ScalarType float_dtype() const;
   torch::Device torch_device() const;
 };
 
 void apply_runtime(const RuntimeOptions& opts);
 int available_cores();
-torch::ScalarType parse_dtype(const std::string& name);  // f32|fp32|float32|bf16|bfloat16|f16
+torch::ScalarType parse_dtype(const std::string& name);  // f32|fp32|float32|bf16|bfloat16|f16 (int8: an error)
 
 // libtorch's intra-op threads one fewer (at least 1) while another thread of this process keeps a
 // core busy (the video decoder): its threads wait for each other at every op, so one of them sharing

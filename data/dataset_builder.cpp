@@ -256,7 +256,7 @@ BuildResult build_embedding_dataset(const BuildOptions& opts) {
   const std::string config_path = opts.clip + "/config.json";
   const std::string config_sha = sha256_hex(read_file(config_path));
   ImageProcessor processor = ImageProcessor::from_dir(opts.clip);
-  CLIPModel clip = load_clip(opts.clip, {opts.runtime.torch_dtype(), /*with_text=*/false});
+  CLIPModel clip = load_clip(opts.clip, {opts.runtime.float_dtype(), /*with_text=*/false});
   const torch::Device device = opts.runtime.torch_device();
   clip->to(device);
   clip->eval();

@@ -12,7 +12,9 @@
 #include "common/error.h"
 #include "common/json_util.h"
 #include "model/decoding.h"
+#include "model/kernels/int8_linear.h"
 #include "model/legacy_captioner.h"
+#include "model/quantize.h"
 #include "model/weights/load_weights.h"
 #include "model/weights/safetensors.h"
 
@@ -144,6 +146,7 @@ Captioner::Captioner(CaptionerConfig cfg, CLIPVisionTransformer vision_model, to
 }
 
 void Captioner::to(torch::Device device, torch::ScalarType dtype) {
+  if (int8_weights_) throw Error("a captioner with int8 weights cannot be converted");
   vision_model_->to(device, dtype);
   if (visual_projection_) visual_projection_->to(device, dtype);
   mapping_->to(device, dtype);
@@ -183,7 +186,18 @@ Captioner Captioner::load(const std::string& dir, const CaptionerLoadOptions& op
 
   Captioner c(std::move(cfg), vision, projection, mapping, gpt2, load_tokenizer(dir), ImageProcessor::from_dir(dir), dir);
   c.to(opts.device, opts.dtype);
+  if (opts.int8_weights) c.quantize_int8();
   return c;
+}
+
+void Captioner::quantize_int8() {
+  if (int8_weights_) return;
+  if (device_ != torch::kCPU) throw Error("int8 weights run on the CPU only (the model is on " + device_.str() + ")");
+  quantize_linears_int8(*vision_model_);
+  if (visual_projection_) quantize_linears_int8(*visual_projection_);
+  quantize_linears_int8(*mapping_);
+  quantize_linears_int8(*gpt2_);
+  int8_weights_ = true;
 }
 
 Captioner Captioner::create(const std::string& clip_dir, const std::string& gpt2_dir, const MappingConfig& mapping_cfg,
@@ -253,6 +267,7 @@ std::vector<std::pair<std::string, torch::Tensor>> Captioner::named_weights() co
 }
 
 void Captioner::save(const std::string& dir, const std::function<void(const std::string&)>& add_files) {
+  if (int8_weights_) throw Error(dir + ": a captioner loaded with int8 weights cannot be saved (load it in f32 or bf16)");
   const fs::path target = fs::path(dir).lexically_normal();
   const fs::path name = target.filename().empty() ? target.parent_path() : target;
   const fs::path tmp = name.string() + ".tmp";
@@ -299,7 +314,7 @@ void Captioner::save(const std::string& dir, const std::function<void(const std:
 torch::Tensor Captioner::embed_images(const torch::Tensor& pixel_values) {
   torch::NoGradGuard no_grad;
   auto pooled = vision_model_->pooled(pixel_values.to(device_, dtype_));  // (B, Dv)
-  if (cfg_.prefix_input == "image_embeds") pooled = visual_projection_->forward(pooled);  // (B, P)
+  if (cfg_.prefix_input == "image_embeds") pooled = linear_forward(visual_projection_, pooled);  // (B, P)
   return pooled.to(torch::kFloat32);
 }
 

@@ -81,6 +81,9 @@ struct CaptionerConfig {
 struct CaptionerLoadOptions {
   torch::ScalarType dtype = torch::kFloat32;  // weights and activations (bf16: faster on new CPUs)
   torch::Device device = torch::kCPU;
+  // Linear weights and the LM head quantised to int8 after loading (model/quantize.h); activations
+  // stay in dtype. Inference only: such a captioner cannot be saved.
+  bool int8_weights = false;
 };
 
 struct CaptionerCreateOptions {
@@ -137,6 +140,8 @@ class Captioner {
   GPT2& gpt2() { return gpt2_; }
   torch::Device device() const { return device_; }
   torch::ScalarType dtype() const { return dtype_; }
+  bool int8_weights() const { return int8_weights_; }
+  void quantize_int8();  // CaptionerLoadOptions::int8_weights, for a captioner already built
 
   // Every weight under its model.safetensors name (clip.vision_model.*, mapping.*, gpt2.*).
   std::vector<std::pair<std::string, torch::Tensor>> named_weights() const;
@@ -157,6 +162,7 @@ class Captioner {
   std::string tokenizer_dir_;
   torch::Device device_ = torch::kCPU;
   torch::ScalarType dtype_ = torch::kFloat32;
+  bool int8_weights_ = false;
 };
 
 // The tokenizer files a model directory carries (those present are copied by save()).

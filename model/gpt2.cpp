@@ -9,6 +9,7 @@
 #include "model/kernels/activations.h"
 #include "model/kernels/attention_masks.h"
 #include "model/kernels/inference_matmul.h"
+#include "model/kernels/int8_linear.h"
 #include "model/kernels/inference_norm.h"
 #include "model/weights/load_weights.h"
 
@@ -144,6 +145,7 @@ Conv1DImpl::Conv1DImpl(int64_t in_features, int64_t out_features) {
 }
 
 torch::Tensor Conv1DImpl::forward(const torch::Tensor& x, Activation act) {
+  if (is_quantized_int8(weight)) return int8_linear(x, int8_parameter(*this, "weight"), bias, act);
   return inference_linear(x, weight, bias, WeightLayout::in_out, act);  // (..., out)
 }
 
@@ -299,6 +301,7 @@ torch::Tensor GPT2Impl::forward(const torch::Tensor& inputs_embeds, const torch:
 }
 
 torch::Tensor GPT2Impl::logits(const torch::Tensor& hidden) {
+  if (is_quantized_int8(lm_head)) return int8_linear(hidden, int8_parameter(*this, "lm_head"), torch::Tensor());
   const torch::Tensor& w = lm_head.defined() ? lm_head : wte->weight;  // (V, D)
   return inference_linear(hidden, w, torch::Tensor(), WeightLayout::out_in);  // (..., V)
 }

@@ -10,6 +10,7 @@
 
 #include "common/error.h"
 #include "common/json_util.h"
+#include "model/kernels/int8_linear.h"
 
 namespace clipcap {
 
@@ -65,14 +66,17 @@ MultiheadSelfAttentionImpl::MultiheadSelfAttentionImpl(int64_t embed_dim, int64_
 
 torch::Tensor MultiheadSelfAttentionImpl::forward(const torch::Tensor& x) {
   const int64_t B = x.size(0), L = x.size(1), hd = embed_dim / num_heads;
-  auto qkv = F::linear(x, in_proj_weight, in_proj_bias).chunk(3, -1);  // 3 x (B, L, D)
+  const torch::Tensor qkv_rows = is_quantized_int8(in_proj_weight)
+                                     ? int8_linear(x, int8_parameter(*this, "in_proj_weight"), in_proj_bias)
+                                     : F::linear(x, in_proj_weight, in_proj_bias);
+  auto qkv = qkv_rows.chunk(3, -1);  // 3 x (B, L, D)
   auto heads = [&](const torch::Tensor& t) { return t.view({B, L, num_heads, hd}).transpose(1, 2); };
   auto q = heads(qkv[0]) / std::sqrt(static_cast<double>(hd));  // (B, H, L, hd)
   auto k = heads(qkv[1]), v = heads(qkv[2]);                     // (B, H, L, hd)
   auto w = torch::softmax(torch::matmul(q, k.transpose(-2, -1)), -1);  // (B, H, L, L)
   w = F::dropout(w, F::DropoutFuncOptions().p(dropout).training(is_training()));
   auto o = torch::matmul(w, v).transpose(1, 2).reshape({B, L, embed_dim});  // (B, L, D)
-  return out_proj(o);
+  return linear_forward(out_proj, o);
 }
 
 // ---- encoder ---------------------------------------------------------------------------------
@@ -92,7 +96,7 @@ torch::Tensor TransformerEncoderLayerImpl::forward(const torch::Tensor& x) {
     return F::dropout(t, F::DropoutFuncOptions().p(dropout).training(is_training()));
   };
   auto h = norm1(x + drop(self_attn(x)));                                      // (B, L, D)
-  return norm2(h + drop(linear2(drop(torch::relu(linear1(h))))));              // (B, L, D)
+  return norm2(h + drop(linear_forward(linear2, drop(torch::relu(linear_forward(linear1, h))))));  // (B, L, D)
 }
 
 TransformerEncoderImpl::TransformerEncoderImpl(const MappingConfig& cfg) {
@@ -132,13 +136,13 @@ void MappingImpl::reset_parameters() {
 torch::Tensor MappingImpl::forward(const torch::Tensor& embeds) {
   TORCH_CHECK(embeds.dim() == 2, "Mapping::forward expects (B, Din)");
   auto x = transformer_encoder(embeds.unsqueeze(1));                              // (B, 1, Din)
-  return mapper(x.squeeze(1)).view({embeds.size(0), config.ep_len, config.output_size});  // (B, E, Dgpt)
+  return linear_forward(mapper, x.squeeze(1)).view({embeds.size(0), config.ep_len, config.output_size});  // (B, E, Dgpt)
 }
 
 torch::Tensor MappingImpl::forward_upstream_batch(const torch::Tensor& embeds) {
   TORCH_CHECK(embeds.dim() == 2, "Mapping::forward_upstream_batch expects (N, Din)");
   auto x = transformer_encoder(embeds.unsqueeze(0)).squeeze(0);                    // (N, Din): one sequence
-  return mapper(x).view({embeds.size(0), config.ep_len, config.output_size});      // (N, E, Dgpt)
+  return linear_forward(mapper, x).view({embeds.size(0), config.ep_len, config.output_size});      // (N, E, Dgpt)
 }
 
 }  // namespace clipcap

@@ -1,5 +1,6 @@
 // clipcap-infer end to end: the real binary imports the upstream fixture and captions the
 // fixture images exactly like upstream; bad inputs give one clear line and exit 1.
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -171,6 +172,31 @@ TEST(InferCli, BadRuntimeFlagsAreRefusedWithAMessage) {
   auto device = run(base + "--device tpu " + image);
   EXPECT_EQ(device.exit_code, 1) << device.err;
   EXPECT_NE(device.err.find("unknown device 'tpu'"), std::string::npos) << device.err;
+}
+
+// --dtype int8: the embedded model's captions of the fixture images are f32's (CLIP, mapping and
+// GPT-2 all on int8 weights); training and dataset building refuse it by name before any work.
+TEST(InferCli, Int8WeightsCaptionLikeF32AndAreForCaptioningOnly) {
+  std::string images;
+  for (const auto& f : fs::directory_iterator(fixture("images"))) images += " " + q(f.path().string());
+  const std::string base = q(tool("clipcap-infer")) + " image --threads 1 --model " + q(test::source_path("models/emoji-tiny"));
+  const auto f32 = run(base + " --dtype f32" + images), int8 = run(base + " --dtype int8" + images);
+  ASSERT_EQ(f32.exit_code, 0) << f32.err;
+  ASSERT_EQ(int8.exit_code, 0) << int8.err;
+  EXPECT_EQ(std::count(f32.out.begin(), f32.out.end(), '\n'), 6) << f32.out;
+  EXPECT_EQ(int8.out, f32.out);
+  const std::string dir = test::temp_dir("int8-refused");
+  for (const std::string& cmd :
+       {q(tool("clipcap-train")) + " --config " + q(test::source_path("configs/emoji-tiny.json")) + " --data " + dir +
+            "/none --out " + dir + "/run --dtype int8",
+        q(tool("clipcap-data")) + " build --format karpathy --captions " + dir + "/none.json --images " + dir +
+            " --clip " + q(test::source_path("models/emoji-clip")) + " --out " + dir + "/data --dtype int8"}) {
+    const auto r = run(cmd);
+    EXPECT_EQ(r.exit_code, 1) << cmd << "\n" << r.err;
+    EXPECT_NE(r.err.find("--dtype int8 (int8 weights) is for captioning only"), std::string::npos) << r.err;
+  }
+  EXPECT_FALSE(fs::exists(dir + "/run"));
+  EXPECT_FALSE(fs::exists(dir + "/data"));
 }
 
 // An unknown decoding strategy or caption backend: one line naming the flag and the choices, exit 1.

@@ -98,7 +98,7 @@ ClipTrainResult train_clip(const ClipTrainOptions& opts) {
   std::ostream& log = opts.log ? *opts.log : std::cerr;
   const ClipTrainConfig& cfg = opts.config;
   cfg.validate("clip training config");
-  const torch::ScalarType dtype = opts.runtime.torch_dtype();
+  const torch::ScalarType dtype = opts.runtime.float_dtype();
   const torch::Device device = opts.runtime.torch_device();
   if (dtype != torch::kFloat32 && (dtype != torch::kBFloat16 || !device.is_cpu()))
     throw Error("--dtype " + opts.runtime.dtype + ": clip training runs in f32, or with bf16 autocast on the CPU");

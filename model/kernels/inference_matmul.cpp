@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 #include <c10/util/strides.h>
 
+#include "model/kernels/int8_linear.h"
 #include "model/kernels/onednn.h"
 
 namespace clipcap {
@@ -129,6 +130,7 @@ torch::Tensor inference_linear(const torch::Tensor& x, const torch::Tensor& weig
 }
 
 torch::Tensor inference_linear(torch::nn::Linear& linear, const torch::Tensor& x, Activation act) {
+  if (is_quantized_int8(linear->weight)) return int8_linear(x, int8_parameter(*linear, "weight"), linear->bias, act);
   return inference_linear(x, linear->weight, linear->bias, WeightLayout::out_in, act);
 }
 

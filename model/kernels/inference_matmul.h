@@ -37,6 +37,7 @@ enum class WeightLayout {
 torch::Tensor inference_linear(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,
                                WeightLayout layout, Activation act = nullptr);
 
+// Also int8 weights (model/kernels/int8_linear.h, quantize_parameter_int8).
 torch::Tensor inference_linear(torch::nn::Linear& linear, const torch::Tensor& x, Activation act = nullptr);
 
 // a (..., M, K) @ b (..., K, N) -> (..., M, N), contiguous; leading dimensions equal (no
