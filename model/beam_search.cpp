@@ -6,6 +6,7 @@
 #include <cmath>
 #include <limits>
 
+#include "model/kernels/inference_norm.h"
 #include "model/search_step.h"
 
 namespace clipcap {
@@ -55,7 +56,7 @@ std::vector<Generated> BeamSearch::search(GPT2Impl& gpt2, const torch::Tensor& p
 
   for (int step = 0; step < opts_.max_len; ++step) {
     const int64_t N = static_cast<int64_t>(images.size());
-    auto scores = torch::log_softmax(logits, 1);  // (N*K, V)
+    auto scores = inference_log_softmax(logits);  // (N*K, V)
     state.tokens = &beams;
     state.rows.resize(N * K);
     for (int64_t r = 0; r < N * K; ++r) state.rows[r] = r;

@@ -306,6 +306,13 @@ torch::Tensor GPT2Impl::logits(const torch::Tensor& hidden) {
   return inference_linear(hidden, w, torch::Tensor(), WeightLayout::out_in);  // (..., V)
 }
 
+torch::Tensor GPT2Impl::logits_f32(const torch::Tensor& hidden) {
+  if (is_quantized_int8(lm_head))
+    return int8_linear(hidden, int8_parameter(*this, "lm_head"), torch::Tensor()).to(torch::kFloat32);
+  const torch::Tensor& w = lm_head.defined() ? lm_head : wte->weight;  // (V, D)
+  return inference_linear(hidden, w, torch::Tensor(), WeightLayout::out_in, nullptr, torch::kFloat32);  // (..., V)
+}
+
 // ---- loading ---------------------------------------------------------------------------------
 
 GPT2 load_gpt2(const std::string& dir, const GPT2LoadOptions& opts) {

@@ -113,6 +113,7 @@ class GPT2Impl : public torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& inputs_embeds, const torch::Tensor& attention_mask = {},
                         KVCache* cache = nullptr);
   torch::Tensor logits(const torch::Tensor& hidden);  // hidden @ lm_head^T (tied to wte unless stored)
+  torch::Tensor logits_f32(const torch::Tensor& hidden);  // the same in f32 whatever the model's dtype
 
   GPT2Config config;
   torch::nn::Embedding wte{nullptr}, wpe{nullptr};

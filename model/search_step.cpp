@@ -6,7 +6,7 @@ namespace clipcap {
 
 namespace {
 torch::Tensor last_logits(GPT2Impl& gpt2, const torch::Tensor& hidden) {
-  return gpt2.logits(hidden.select(1, -1)).to(torch::kFloat32);  // (N, V)
+  return gpt2.logits_f32(hidden.select(1, -1));  // (N, V)
 }
 }  // namespace
 

@@ -3,6 +3,7 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/torch.h>
 
+#include "model/kernels/inference_norm.h"
 #include "model/search_step.h"
 
 namespace clipcap {
@@ -23,12 +24,12 @@ std::vector<Generated> TokenSearch::search(GPT2Impl& gpt2, const torch::Tensor& 
   KVCache cache;
   auto logits = prefix_logits(gpt2, prefix_embeds, cache);  // (B, V)
   for (int step = 0; step < opts_.max_len; ++step) {
-    // The processors edit a copy: each pick's log-probability is the model's own.
-    auto scores = processors_.empty() ? logits.contiguous() : logits.clone(at::MemoryFormat::Contiguous);
+    // Each pick's log-probability is the model's own: taken before the processors edit the logits.
+    const torch::Tensor log_probs = inference_log_softmax(logits);  // (N, V) f32
+    torch::Tensor scores = logits.contiguous();
     for (const auto& p : processors_) p->apply(scores, state);
     const std::vector<int64_t> next = pick(scores, state.rows);
-    auto picked = logits.gather(1, index_tensor(next, device).unsqueeze(1)).squeeze(1);   // (N)
-    auto logp = (picked - torch::logsumexp(logits, 1)).to(torch::kFloat64).cpu();        // (N)
+    auto logp = log_probs.gather(1, index_tensor(next, device).unsqueeze(1)).squeeze(1).to(torch::kFloat64).cpu();  // (N)
     auto lp = logp.accessor<double, 1>();
 
     std::vector<int64_t> keep, keep_rows, keep_tokens;

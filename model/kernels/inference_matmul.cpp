@@ -34,8 +34,8 @@ constexpr int64_t kMatmulMinRows = 16;
 
 enum Desc { kSrc, kWeights, kBias, kDst };  // OnednnOp::descs
 
-OnednnOp prepare_linear(int64_t M, int64_t K, int64_t N, memory::data_type dt, WeightLayout layout,
-                        const Epilogue& ep, bool has_bias) {
+OnednnOp prepare_linear(int64_t M, int64_t K, int64_t N, memory::data_type dt, memory::data_type out_dt,
+                        WeightLayout layout, const Epilogue& ep, bool has_bias) {
   dnnl::primitive_attr attr;
   if (ep.alg != dnnl::algorithm::undef) {
     dnnl::post_ops ops;
@@ -46,7 +46,7 @@ OnednnOp prepare_linear(int64_t M, int64_t K, int64_t N, memory::data_type dt, W
   op.descs.resize(4);
   memory::desc &src = op.descs[kSrc], &weights = op.descs[kWeights], &bias = op.descs[kBias], &dst = op.descs[kDst];
   src = memory::desc({M, K}, dt, memory::format_tag::ab);
-  dst = memory::desc({M, N}, dt, memory::format_tag::ab);
+  dst = memory::desc({M, N}, out_dt, memory::format_tag::ab);
   const bool stored_out_in = layout == WeightLayout::out_in;
   if (M >= kMatmulMinRows) {
     weights = memory::desc({K, N}, dt, stored_out_in ? memory::format_tag::ba : memory::format_tag::ab);
@@ -95,16 +95,18 @@ bool inference_linear_uses_onednn(const torch::Tensor& x, const torch::Tensor& w
 }
 
 torch::Tensor inference_linear(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,
-                               WeightLayout layout, Activation act) {
+                               WeightLayout layout, Activation act, c10::optional<at::ScalarType> out_dtype) {
   const bool stored_out_in = layout == WeightLayout::out_in;
   const int64_t K = weight.size(stored_out_in ? 1 : 0), N = weight.size(stored_out_in ? 0 : 1);
   const Epilogue ep = act ? epilogue_of(act) : Epilogue{};
   const bool fused_act = !act || ep.alg != dnnl::algorithm::undef;
+  const at::ScalarType result_dtype = out_dtype.value_or(x.scalar_type());
   auto libtorchs = [&] {
     torch::Tensor y = blas_linear(x, weight, bias, layout);
-    return act ? act(y) : y;
+    return (act ? act(y) : y).to(result_dtype);
   };
-  if (!inference_linear_uses_onednn(x, weight) || !fused_act || (bias.defined() && bias.scalar_type() != x.scalar_type()))
+  if (!inference_linear_uses_onednn(x, weight) || !fused_act || (bias.defined() && bias.scalar_type() != x.scalar_type()) ||
+      (result_dtype != at::kFloat && result_dtype != x.scalar_type()))
     return libtorchs();
   TORCH_CHECK(x.size(-1) == K, "inference_linear: input has ", x.size(-1), " features, the weight expects ", K);
   auto out_shape = x.sizes().vec();
@@ -113,12 +115,12 @@ torch::Tensor inference_linear(const torch::Tensor& x, const torch::Tensor& weig
   const torch::Tensor w = weight.contiguous();
   const torch::Tensor b = bias.defined() ? bias.contiguous() : bias;
   const int64_t M = rows.size(0);
-  const memory::data_type dt = onednn_dtype(x.scalar_type());
-  const OnednnKey key{0, M, K, N, static_cast<int64_t>(dt), static_cast<int64_t>(layout), static_cast<int64_t>(ep.alg),
-                      onednn_bits(ep.alpha), onednn_bits(ep.beta), b.defined()};
-  const OnednnOp& op = onednn_op(key, [&] { return prepare_linear(M, K, N, dt, layout, ep, b.defined()); });
+  const memory::data_type dt = onednn_dtype(x.scalar_type()), out_dt = onednn_dtype(result_dtype);
+  const OnednnKey key{0, M, K, N, static_cast<int64_t>(dt), static_cast<int64_t>(out_dt), static_cast<int64_t>(layout),
+                      static_cast<int64_t>(ep.alg), onednn_bits(ep.alpha), onednn_bits(ep.beta), b.defined()};
+  const OnednnOp& op = onednn_op(key, [&] { return prepare_linear(M, K, N, dt, out_dt, layout, ep, b.defined()); });
   if (!op.supported) return libtorchs();
-  torch::Tensor out = at::empty({M, N}, x.options());
+  torch::Tensor out = at::empty({M, N}, x.options().dtype(result_dtype));
   std::unordered_map<int, memory> args{
       {DNNL_ARG_SRC, onednn_memory(op.descs[kSrc], rows)},
       {DNNL_ARG_WEIGHTS, onednn_memory(op.descs[kWeights], w)},

@@ -34,8 +34,11 @@ enum class WeightLayout {
 };
 
 // x (..., in) -> act(x W + bias) (..., out). bias may be undefined; act may be nullptr (none).
+// out_dtype: the result's dtype when it differs from x's (bf16 products with an f32 result, as
+// decoding wants its logits: oneDNN writes them from its f32 accumulator, no conversion pass).
 torch::Tensor inference_linear(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,
-                               WeightLayout layout, Activation act = nullptr);
+                               WeightLayout layout, Activation act = nullptr,
+                               c10::optional<at::ScalarType> out_dtype = c10::nullopt);
 
 // Also int8 weights (model/kernels/int8_linear.h, quantize_parameter_int8).
 torch::Tensor inference_linear(torch::nn::Linear& linear, const torch::Tensor& x, Activation act = nullptr);

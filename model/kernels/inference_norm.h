@@ -21,4 +21,9 @@ torch::Tensor inference_layer_norm(torch::nn::LayerNorm& ln, const torch::Tensor
 // (f32 itself, or bf16 upcast to f32 and back).
 torch::Tensor inference_softmax(const torch::Tensor& x);
 
+// log_softmax over the last dimension of f32 or bf16 rows, always an f32 result: one oneDNN pass
+// (libtorch 1.13's log_softmax / logsumexp over 16 rows of GPT-2's 50,257 logits took ~2 ms, a
+// tenth of a batch-16 bf16 decoding step: bench/README.md, "Measurements behind code decisions").
+torch::Tensor inference_log_softmax(const torch::Tensor& x);
+
 }  // namespace clipcap
