@@ -145,4 +145,21 @@ TEST(InferenceMatmul, BroadcastingBFloat16AndAutogradAreLibtorchsOrWithinRoundin
   EXPECT_TRUE(x.grad().defined());
 }
 
+// The LM head of a bf16 model writing f32 logits: the f32 accumulator's values, not bf16-rounded ones.
+TEST(InferenceLinear, Bf16ProductWithAnF32Result) {
+  torch::NoGradGuard no_grad;
+  torch::manual_seed(13);
+  const torch::Tensor w = (torch::randn({300, 64}) * 0.1).to(torch::kBFloat16);
+  for (int64_t rows : {1, 16}) {
+    const torch::Tensor x = torch::randn({rows, 64}).to(torch::kBFloat16);
+    const torch::Tensor got = clipcap::inference_linear(x, w, torch::Tensor(), WeightLayout::out_in, nullptr, torch::kFloat);
+    ASSERT_EQ(got.scalar_type(), torch::kFloat) << rows;
+    const torch::Tensor want = reference(x.to(torch::kFloat), w.to(torch::kFloat), torch::Tensor(), nullptr);
+    EXPECT_LT((got - want).abs().max().item<double>(), 1e-4) << rows;
+    const torch::Tensor rounded = clipcap::inference_linear(x, w, torch::Tensor(), WeightLayout::out_in);
+    EXPECT_EQ(rounded.scalar_type(), torch::kBFloat16);
+    EXPECT_TRUE(torch::equal(got.to(torch::kBFloat16), rounded)) << rows;
+  }
+}
+
 }  // namespace

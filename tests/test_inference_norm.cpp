@@ -63,4 +63,21 @@ TEST(InferenceSoftmax, BFloat16IsTheF32SoftmaxWithinBf16Rounding) {
   EXPECT_TRUE(torch::equal(clipcap::inference_softmax(f), torch::softmax(f, -1)));
 }
 
+// Decoding's log-probabilities: GPT-2-sized rows (50,257 logits), f32 and bf16 inputs, f32 out.
+TEST(InferenceLogSoftmax, MatchesLogSoftmaxInDoubleForF32AndBf16Rows) {
+  torch::NoGradGuard no_grad;
+  torch::manual_seed(24);
+  const torch::Tensor x = torch::randn({3, 50257}) * 8;
+  const torch::Tensor got = clipcap::inference_log_softmax(x);
+  ASSERT_EQ(got.scalar_type(), torch::kFloat);
+  ASSERT_EQ(got.sizes(), x.sizes());
+  const torch::Tensor want = torch::log_softmax(x.to(torch::kDouble), -1);
+  EXPECT_LT((got.to(torch::kDouble) - want).abs().max().item<double>(), 1e-4);
+  const torch::Tensor xb = x.to(torch::kBFloat16);
+  const torch::Tensor gotb = clipcap::inference_log_softmax(xb);
+  ASSERT_EQ(gotb.scalar_type(), torch::kFloat);  // of the bf16 values, without rounding the result
+  EXPECT_LT((gotb.to(torch::kDouble) - torch::log_softmax(xb.to(torch::kDouble), -1)).abs().max().item<double>(), 1e-4);
+  EXPECT_EQ(clipcap::inference_log_softmax(torch::empty({0, 7})).sizes(), torch::IntArrayRef({0, 7}));
+}
+
 }  // namespace

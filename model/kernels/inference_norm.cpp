@@ -84,7 +84,7 @@ torch::Tensor inference_softmax(const torch::Tensor& x) {
 
 torch::Tensor inference_log_softmax(const torch::Tensor& x) {
   auto reference = [&] { return at::log_softmax(x, -1, at::kFloat); };
-  if (!onednn_inference(x) || x.dim() < 1 || x.size(-1) == 0) return reference();
+  if (!onednn_inference(x) || x.dim() < 1 || x.numel() == 0) return reference();
   const torch::Tensor rows = x.reshape({-1, x.size(-1)}).contiguous();
   const int64_t M = rows.size(0), N = rows.size(1);
   using dnnl::memory;
