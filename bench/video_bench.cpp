@@ -60,7 +60,7 @@ int run(int argc, char** argv) {
   app.add_option("--readers", readers, "uniform: decoders per video (VideoCaptionOptions::planned_readers)")->capture_default_str();
   app.add_option("--batch-size", batch, "frames per CLIP forward")->capture_default_str();
   app.add_option("--caption-batch", caption_batch, "captions per generation batch")->capture_default_str();
-  app.add_option("--dtype", dtype, "f32 | bf16")->capture_default_str();
+  app.add_option("--dtype", dtype, "f32 | bf16 | int8")->capture_default_str();
   app.add_option("--reps", reps, "timed runs (the median is reported)")->capture_default_str();
   app.add_option("--seed", seed, "weights")->capture_default_str();
   app.add_flag("--model-only", model_only, "time only CLIP + captioning of as many frames (random pixels)");
@@ -73,14 +73,17 @@ int run(int argc, char** argv) {
 
   clipcap::RuntimeOptions rt;
   rt.threads = threads;
+  rt.dtype = dtype;
   clipcap::apply_runtime(rt);
   if (out_dir.empty()) out_dir = (std::filesystem::temp_directory_path() / "clipcap-video-bench").string();
 
   const auto t_model = std::chrono::steady_clock::now();
   clipcap::CaptionerLoadOptions load;
-  load.dtype = clipcap::parse_dtype(dtype);
-  auto captioner = model_dir.empty() ? clipcap::bench::random_captioner(clipcap::parse_dtype(dtype), seed)
+  load.dtype = rt.torch_dtype();
+  load.int8_weights = rt.int8_weights();
+  auto captioner = model_dir.empty() ? clipcap::bench::random_captioner(rt.torch_dtype(), seed)
                                      : clipcap::Captioner::load(model_dir, load);
+  if (rt.int8_weights()) captioner.quantize_int8();  // the random one (a loaded one already is)
   const double model_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_model).count();
 
   clipcap::VideoCaptionOptions opts;
