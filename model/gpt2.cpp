@@ -8,6 +8,7 @@
 #include "common/json_util.h"
 #include "model/kernels/activations.h"
 #include "model/kernels/attention_masks.h"
+#include "model/kernels/decode_attention.h"
 #include "model/kernels/inference_matmul.h"
 #include "model/kernels/int8_linear.h"
 #include "model/kernels/inference_norm.h"
@@ -168,6 +169,11 @@ torch::Tensor GPT2AttentionImpl::forward(const torch::Tensor& x, const GPT2Atten
     k = cache->keys[layer];                                         // (B, H, P+T, hd)
     v = cache->values[layer];                                       // (B, H, P+T, hd)
   }
+
+  // One new token over its cache, nothing masked (a decoding step): fused (decode_attention.h).
+  if (T == 1 && !masks.causal_keep.defined() && !masks.padding.defined() && !is_training() &&
+      decode_attention_applies(q, k, v))
+    return c_proj(decode_attention(q, k, v, 1.0 / std::sqrt(static_cast<double>(head_dim))));  // (B, 1, D)
 
   // HF divides by a float32 scalar sqrt(hd), then masks with where(causal, w, min) (not a sum).
   torch::Tensor w = inference_matmul(q, k.transpose(-1, -2)).div_(std::sqrt(static_cast<double>(head_dim)));  // (B, H, T, P+T)
