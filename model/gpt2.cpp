@@ -306,18 +306,23 @@ torch::Tensor GPT2Impl::forward(const torch::Tensor& inputs_embeds, const torch:
   return inference_layer_norm(ln_f, x);  // (B, T, D)
 }
 
-torch::Tensor GPT2Impl::logits(const torch::Tensor& hidden) {
-  if (is_quantized_int8(lm_head)) return int8_linear(hidden, int8_parameter(*this, "lm_head"), torch::Tensor());
-  const torch::Tensor& w = lm_head.defined() ? lm_head : wte->weight;  // (V, D)
-  return inference_linear(hidden, w, torch::Tensor(), WeightLayout::out_in);  // (..., V)
+namespace {
+
+// hidden @ lm_head^T through the int8 or the oneDNN product; out_dtype unset: hidden's dtype.
+torch::Tensor lm_head_product(GPT2Impl& g, const torch::Tensor& hidden, c10::optional<at::ScalarType> out_dtype) {
+  if (is_quantized_int8(g.lm_head)) {
+    torch::Tensor y = int8_linear(hidden, int8_parameter(g, "lm_head"), torch::Tensor());
+    return out_dtype ? y.to(*out_dtype) : y;
+  }
+  const torch::Tensor& w = g.lm_head.defined() ? g.lm_head : g.wte->weight;  // (V, D)
+  return inference_linear(hidden, w, torch::Tensor(), WeightLayout::out_in, nullptr, out_dtype);  // (..., V)
 }
 
-torch::Tensor GPT2Impl::logits_f32(const torch::Tensor& hidden) {
-  if (is_quantized_int8(lm_head))
-    return int8_linear(hidden, int8_parameter(*this, "lm_head"), torch::Tensor()).to(torch::kFloat32);
-  const torch::Tensor& w = lm_head.defined() ? lm_head : wte->weight;  // (V, D)
-  return inference_linear(hidden, w, torch::Tensor(), WeightLayout::out_in, nullptr, torch::kFloat32);  // (..., V)
-}
+}  // namespace
+
+torch::Tensor GPT2Impl::logits(const torch::Tensor& hidden) { return lm_head_product(*this, hidden, c10::nullopt); }
+
+torch::Tensor GPT2Impl::logits_f32(const torch::Tensor& hidden) { return lm_head_product(*this, hidden, torch::kFloat32); }
 
 // ---- loading ---------------------------------------------------------------------------------
 
