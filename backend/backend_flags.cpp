@@ -15,11 +15,23 @@ LoadedBackend load_local(const BackendFlags& f, const CLI::App& cmd, const Local
   for (const char* flag : {"--endpoint", "--api-model", "--prompt", "--prompt-file"})
     if (flag_given(cmd, flag)) throw Error(std::string(flag) + " is for --backend openai (the backend is local)");
   LoadedCaptioner loaded = load_captioner(f, cmd);
-  return {std::make_unique<LocalBackend>(std::move(loaded.captioner), f.model, batches), loaded.decoding};
+  const bool image_embeds = loaded.captioner.config().prefix_input == "image_embeds";
+  auto backend = std::make_unique<LocalBackend>(std::move(loaded.captioner), f.model, batches);
+  if (loaded.decoding.rerank != "none" && f.rerank_clip.empty())
+    throw Error("--rerank " + loaded.decoding.rerank +
+                " needs --rerank-clip DIR: a CLIP directory with its text tower (the CLIP the model was trained "
+                "with, e.g. models/emoji-clip for the default)");
+  if (!f.rerank_clip.empty()) {
+    auto clip = std::make_unique<ClipEmbedder>(f.rerank_clip, "--rerank-clip", f.runtime.torch_dtype());
+    const bool shared = same_vision_tower(f.model, f.rerank_clip, image_embeds);
+    backend->set_reranker(std::make_unique<ClipReranker>(std::move(clip)), shared);
+  }
+  return {std::move(backend), loaded.decoding};
 }
 
 LoadedBackend load_openai(const BackendFlags& f, const CLI::App& cmd, const LocalBackendOptions&) {
   if (!f.model.empty()) throw Error("--backend openai: -m/--model is for the local backend; the endpoint's model is --api-model");
+  if (!f.rerank_clip.empty()) throw Error("--rerank-clip is for the local backend (--backend openai writes one caption per request)");
   OpenAIBackendOptions o = f.remote;
   if (!f.api_key_file.empty()) o.endpoint.api_key = read_api_key_file(f.api_key_file);
   const std::string prompt = given_prompt(f);
@@ -53,6 +65,9 @@ void add_backend_flags(CLI::App& cmd, BackendFlags& f, bool model_required) {
   const std::string group = "Decoding (defaults: the model's config.json, else these)";
   add_table_flags(cmd, decode_option_table(), f.decoding, group);
   cmd.add_flag("--sample", f.sample, "the same as --strategy sample")->group(group);
+  cmd.add_option("--rerank-clip", f.rerank_clip,
+                 "HF CLIP directory with its text tower that scores the candidates of --rerank clip")
+      ->group(group);
   add_runtime_flags(cmd, f.runtime);
 }
 

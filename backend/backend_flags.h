@@ -7,6 +7,8 @@
 //   clipcap::LoadedBackend b = clipcap::load_backend(f, *cmd);   // --backend local (default) or openai
 //   b.backend->caption_images(images, b.decoding);
 //
+// Reranking (--rerank clip) loads the CLIP of --rerank-clip next to the model; a local backend
+// given --rerank-clip without --rerank clip loads it too, so a server's requests can ask for it.
 // Decoding: the model's config.json "decoding" defaults, overridden by the decoding flags actually
 // given (a remote backend has no config.json: the built-in defaults, and only a given --max-len
 // becomes its requests' max_tokens). Besides --strategy, two shorthands keep older command lines working: --sample means
@@ -34,6 +36,7 @@ struct BackendFlags {
   RuntimeOptions runtime;   // --threads --dtype --device
   OpenAIBackendOptions remote;  // --backend openai: --endpoint --api-model --concurrency ...
   std::string api_key_file, prompt, prompt_file;  // --api-key-file, --prompt, --prompt-file
+  std::string rerank_clip;  // --rerank-clip: the CLIP that reranks (--rerank clip)
 };
 
 void add_backend_flags(CLI::App& cmd, BackendFlags& flags, bool model_required = true);

@@ -24,4 +24,12 @@ std::vector<Caption> CaptionBackend::caption_images(const std::vector<Image>& im
   return out;
 }
 
+nlohmann::json rerank_json(const Caption& c) {
+  if (c.candidates == 0) return nullptr;
+  return {{"clip_similarity", c.clip_similarity},
+          {"rerank_score", c.rerank_score},
+          {"candidates", c.candidates},
+          {"mean_logprob", c.scored_tokens > 0 ? nlohmann::json(c.mean_logprob()) : nlohmann::json(nullptr)}};
+}
+
 }  // namespace clipcap

@@ -34,6 +34,9 @@ namespace clipcap {
 struct ImagePayload {
   torch::Tensor tensor;  // the local model: (3, H, W) pixel values, then the (D) embedding
   std::string bytes;     // encoded data for backends that send images elsewhere
+  // The local model reranking with a CLIP of another vision tower: that CLIP's pixel values, then
+  // its (P) unit image embedding.
+  torch::Tensor rerank_tensor;
 };
 
 // Kind and width of the CLIP embeddings a backend's encode() produces, when those are what
@@ -50,6 +53,10 @@ class BackendUnavailable : public Error {
  public:
   using Error::Error;
 };
+
+// The scores behind a reranked caption, for the JSON outputs: {"clip_similarity", "rerank_score",
+// "candidates", "mean_logprob"}; null when the caption was not reranked.
+nlohmann::json rerank_json(const Caption& c);
 
 class CaptionBackend {
  public:

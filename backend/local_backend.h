@@ -3,10 +3,18 @@
 //
 //   clipcap::LocalBackend b(clipcap::Captioner::load("runs/small/best"), "runs/small/best");
 //   auto captions = b.caption_images(images, b.captioner().config().decoding);
+//
+// With a reranker (set_reranker) it also decodes with DecodeOptions::rerank = "clip": candidates
+// from the captioner, chosen by model/clip_reranker.h. The reranker's image embedding comes from the
+// captioner's own CLIP embedding when both share the vision tower (same_vision_tower: then stored
+// dataset embeddings still work), else from the images through the reranker's CLIP.
 #pragma once
+
+#include <memory>
 
 #include "backend/caption_backend.h"
 #include "model/captioner.h"
+#include "model/clip_reranker.h"
 
 namespace clipcap {
 
@@ -34,9 +42,15 @@ class LocalBackend : public CaptionBackend {
 
   Captioner& captioner() { return captioner_; }
   void set_batches(LocalBackendOptions opts) { opts_ = opts; }
+  // shares_vision_tower: same_vision_tower(model dir, reranker's CLIP dir) (model/clip_embedder.h).
+  void set_reranker(std::unique_ptr<ClipReranker> reranker, bool shares_vision_tower);
 
  private:
+  torch::Tensor rerank_features(const std::vector<std::vector<const ImagePayload*>>& requests, const torch::Tensor& rows);
+
   Captioner captioner_;
+  std::unique_ptr<ClipReranker> reranker_;
+  bool reranker_shares_tower_ = false;
   std::string model_dir_;
   LocalBackendOptions opts_;
 };

@@ -28,6 +28,8 @@ ChatParams chat_params(const DecodeOptions& d, int max_tokens) {
   ChatParams p;
   if (d.strategy == "beam")
     throw Error("--strategy beam: a remote endpoint decodes on its side; give --strategy greedy or sample");
+  if (d.rerank != "none")
+    throw Error("--rerank " + d.rerank + ": reranking is for the local backend (a remote endpoint writes one caption per request)");
   if (d.strategy == "sample") {
     p.temperature = d.temperature;
     p.top_p = d.top_p;

@@ -145,6 +145,9 @@ int run(int argc, char** argv) {
       return 2;
     }
   // A batch is one CLIP forward and one generation batch, as before backends existed.
+  // The CLIP of --clip (CLIPScore) reranks too unless another is named.
+  if (backend_flags.rerank_clip.empty() && backend_flags.decoding.rerank != "none" && backend_flags.backend == "local")
+    backend_flags.rerank_clip = eval.clip_dir;
   clipcap::LoadedBackend loaded = clipcap::load_backend(backend_flags, app, {eval.batch_size, eval.batch_size});
   eval.decoding = loaded.decoding;
   const nlohmann::json metrics = clipcap::evaluate(*loaded.backend, eval);

@@ -141,6 +141,7 @@ void write_predictions_jsonl(const std::string& path, const std::vector<Predicti
                            {"prediction", records[i].prediction},
                            {"references", records[i].references},
                            {"scores", sc}};
+    if (!records[i].rerank.is_null()) line["rerank"] = records[i].rerank;
     out.stream() << line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
   }
   out.commit();

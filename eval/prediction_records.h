@@ -15,6 +15,7 @@
 // annotated captions as references. `image` is the file_name when the annotations give one.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -28,6 +29,7 @@ struct PredictionRecord {
   std::string image;                    // path relative to the images root, or an id
   std::string prediction;
   std::vector<std::string> references;
+  nlohmann::json rerank;  // the reranked caption's scores (backend/caption_backend.h rerank_json), or null
 };
 
 // Errors name the file and line ("preds.jsonl:7: ...") or the entry.

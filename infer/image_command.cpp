@@ -47,10 +47,12 @@ int64_t caption_image_files(CaptionBackend& backend, const std::vector<std::stri
       std::string& error = errors[i - begin];
       std::string caption;
       int64_t usage_prompt = 0, usage_of_item = -1;
+      nlohmann::json reranked;
       if (error.empty()) {
         const Image& img = batch[next];
         const Caption& c = captions[next++];
         caption = c.text;
+        reranked = rerank_json(c);
         usage_prompt = c.prompt_tokens;
         usage_of_item = c.tokens;
         if (!c.error.empty()) error = files[i] + ": " + c.error;  // a remote endpoint gave up on it
@@ -70,6 +72,7 @@ int64_t caption_image_files(CaptionBackend& backend, const std::vector<std::stri
       if (error.empty() || !caption.empty()) item["caption"] = caption;
       if (backend.reads_prompts() && usage_of_item >= 0)  // a remote endpoint's count for this image
         item["usage"] = {{"prompt_tokens", usage_prompt}, {"completion_tokens", usage_of_item}};
+      if (!reranked.is_null()) item["rerank"] = reranked;
       if (!error.empty()) item["error"] = error;
       switch (opts.output) {
         case ImageOutput::kLines: out << one_line(caption) << "\n"; break;

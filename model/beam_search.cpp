@@ -6,6 +6,7 @@
 #include <cmath>
 #include <limits>
 
+#include "common/error.h"
 #include "model/kernels/inference_norm.h"
 #include "model/search_step.h"
 
@@ -14,24 +15,40 @@ namespace clipcap {
 BeamSearch::BeamSearch(const DecodeOptions& opts) : opts_(opts), processors_(make_logits_processors(opts)) {}
 
 std::vector<Generated> BeamSearch::search(GPT2Impl& gpt2, const torch::Tensor& prefix_embeds, int64_t eos_id) {
+  std::vector<Generated> out;
+  for (auto& n_best : search_candidates(gpt2, prefix_embeds, eos_id, 1)) out.push_back(std::move(n_best.front()));
+  return out;
+}
+
+std::vector<std::vector<Generated>> BeamSearch::search_candidates(GPT2Impl& gpt2, const torch::Tensor& prefix_embeds,
+                                                                  int64_t eos_id, int64_t candidates) {
   const int64_t B = prefix_embeds.size(0), K = opts_.beam_size;
+  if (candidates < 1 || candidates > K)
+    throw Error("beam search: " + std::to_string(candidates) + " candidates asked of " + std::to_string(K) + " beams");
   const auto device = prefix_embeds.device();
   const double lp = opts_.length_penalty;
   auto normalised = [&](double sum, size_t length) {
     return sum / std::pow(static_cast<double>(std::max<size_t>(length, 1)), lp);
   };
 
-  struct Best {
-    bool found = false;
-    double score = -std::numeric_limits<double>::infinity();
-    double sum = 0;        // the score before the length penalty
-    size_t length = 0;     // tokens the sum covers
+  struct Hypothesis {
+    double score;   // after the length penalty
+    double sum;     // before it
+    size_t length;  // tokens the sum covers
     std::vector<int64_t> tokens;
-    void offer(double s, double raw, size_t len, const std::vector<int64_t>& t) {
-      if (!found || s > score) found = true, score = s, sum = raw, length = len, tokens = t;
-    }
   };
-  std::vector<Best> best(B);
+  struct Finished {  // an image's n best finished hypotheses, best first (ties: the earlier first)
+    size_t keep;
+    std::vector<Hypothesis> hyps;
+    void offer(double s, double raw, size_t len, const std::vector<int64_t>& t) {
+      if (full() && s <= hyps.back().score) return;
+      auto at = std::find_if(hyps.begin(), hyps.end(), [&](const Hypothesis& h) { return s > h.score; });
+      hyps.insert(at, Hypothesis{s, raw, len, t});
+      if (hyps.size() > keep) hyps.pop_back();
+    }
+    bool full() const { return hyps.size() == keep; }
+  };
+  std::vector<Finished> best(B, Finished{static_cast<size_t>(candidates), {}});
 
   // Running beams: images[n] is the n-th active image; its beams are rows n*K .. n*K+K-1.
   std::vector<int64_t> images;
@@ -93,11 +110,11 @@ std::vector<Generated> BeamSearch::search(GPT2Impl& gpt2, const torch::Tensor& p
       for (size_t j : chosen) best_running = std::max(best_running, ts[n][j]);
 
       bool done = last_step || chosen.empty();
-      if (!done && best[image].found) {
+      if (!done && best[image].full()) {
         // A running beam's sum can only fall; its length can reach max_len (which helps it when
         // length_penalty > 0) or be as short as one more token.
         const size_t reach = lp > 0 ? static_cast<size_t>(opts_.max_len) : beams[n * K].size() + 2;
-        done = best[image].score >= normalised(best_running, reach);
+        done = best[image].hyps.back().score >= normalised(best_running, reach);
       }
       if (done) {
         if (last_step)
@@ -134,11 +151,11 @@ std::vector<Generated> BeamSearch::search(GPT2Impl& gpt2, const torch::Tensor& p
     logits = step_logits(gpt2, next_tokens, cache, device);
   }
 
-  std::vector<Generated> out(B);
+  std::vector<std::vector<Generated>> out(B);
   for (int64_t b = 0; b < B; ++b) {
-    out[b].tokens = std::move(best[b].tokens);
-    out[b].logprob = best[b].sum;
-    out[b].scored_tokens = static_cast<int64_t>(best[b].length);
+    for (Hypothesis& h : best[b].hyps)
+      out[b].push_back(Generated{std::move(h.tokens), h.sum, static_cast<int64_t>(h.length)});
+    if (out[b].empty()) out[b].emplace_back();  // nothing finished with a finite score
   }
   return out;
 }

@@ -380,6 +380,20 @@ std::vector<Caption> Captioner::captions_for(const torch::Tensor& embeds, const 
   return out;
 }
 
+std::vector<std::vector<Caption>> Captioner::candidates_for(const torch::Tensor& embeds, const DecodeOptions& opts,
+                                                            int64_t n) {
+  torch::NoGradGuard no_grad;
+  check_embeddings(embeds, cfg_.mapping.input_size);
+  if (cfg_.legacy)
+    throw Error("legacy (imported upstream) models caption greedily like upstream; they write no candidates to rerank");
+  std::vector<std::vector<Caption>> out;
+  for (auto& list : generate_candidates(gpt2_, prefix(embeds), opts, tokenizer_->eos_id(), n)) {
+    out.emplace_back();
+    for (auto& g : list) out.back().push_back(caption_of(g, text(g.tokens)));
+  }
+  return out;
+}
+
 std::vector<std::vector<int64_t>> Captioner::generate_tokens(const torch::Tensor& embeds, const DecodeOptions& opts) {
   torch::NoGradGuard no_grad;
   check_embeddings(embeds, cfg_.mapping.input_size);

@@ -124,6 +124,9 @@ class Captioner {
   // observer: told each caption's text as it grows and the caption when it ends.
   std::vector<Caption> captions_for(const torch::Tensor& embeds, const DecodeOptions& opts,
                                     CaptionObserver* observer = nullptr);
+  // n candidates per image (model/decoding.h generate_candidates; beam search's best first), for
+  // reranking (model/clip_reranker.h). Not for legacy models.
+  std::vector<std::vector<Caption>> candidates_for(const torch::Tensor& embeds, const DecodeOptions& opts, int64_t n);
   std::vector<std::string> caption_embeddings(const torch::Tensor& embeds, const DecodeOptions& opts);  // texts only
   std::vector<std::string> caption_images(const std::vector<Image>& images, const DecodeOptions& opts);
   std::string text(const std::vector<int64_t>& tokens) const;  // the caption for generated tokens

@@ -42,6 +42,15 @@ OptionTable<DecodeOptions> make_table() {
   t.field("top_p", "--top-p", "sample: nucleus probability mass", &D::top_p)
       .check([](const D& o) { return o.top_p > 0.0f && o.top_p <= 1.0f ? "" : "must be in (0, 1]"; });
   t.field("seed", "--seed", "sample: random seed (same seed, same captions)", &D::seed);
+  t.field("rerank", "--rerank", "none, or clip: choose among --rerank-candidates with a CLIP (--rerank-clip)",
+          &D::rerank)
+      .choices({"none", "clip"});
+  t.field("rerank_candidates", "--rerank-candidates",
+          "rerank: candidates per image (beam search of this width, or this many samples)", &D::rerank_candidates)
+      .check([](const D& o) { return o.rerank_candidates >= 1 ? "" : "must be >= 1"; });
+  t.field("rerank_weight", "--rerank-weight", "rerank: CLIP's share of the score (0 = language model only, 1 = CLIP only)",
+          &D::rerank_weight)
+      .check([](const D& o) { return o.rerank_weight >= 0.0f && o.rerank_weight <= 1.0f ? "" : "must be in [0, 1]"; });
   return t;
 }
 

@@ -8,7 +8,8 @@
 //   nlohmann::json j = opts.to_json();         // {"strategy": "beam", "max_len": 40, ...}
 //
 // Strategies (model/decoding.h search_strategies()): greedy (the most likely token), sample (drawn
-// after temperature / top-k / top-p), beam (beam search with a length penalty). A new option is one
+// after temperature / top-k / top-p), beam (beam search with a length penalty). Any of them can be
+// reranked: rerank = "clip" picks among several candidates with a CLIP (model/clip_reranker.h). A new option is one
 // row of decode_option_table(); a new strategy one class and one row of search_strategies().
 #pragma once
 
@@ -32,6 +33,12 @@ struct DecodeOptions {
   int top_k = 0;                    // sample: keep the k most likely tokens (0 = all)
   float top_p = 1.0f;               // sample: keep the smallest set with probability >= top_p
   uint64_t seed = 0;                // sample: the same seed gives the same captions
+  // Reranking (model/clip_reranker.h): K candidates per image (beam search of width
+  // max(beam_size, K), or K samples with seeds seed .. seed+K-1), the best by
+  // (1 - W) * mean token logprob + W * log softmax over the candidates of CLIP's logit.
+  std::string rerank = "none";      // none | clip
+  int rerank_candidates = 8;        // K
+  float rerank_weight = 0.5f;       // W in [0, 1]: 0 = the language model alone, 1 = CLIP alone
 
   void validate() const;  // Error naming the option and its flag when a value is out of range
 

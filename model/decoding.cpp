@@ -2,6 +2,8 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
+
 #include "common/error.h"
 #include "model/beam_search.h"
 #include "model/token_search.h"
@@ -46,8 +48,18 @@ std::unique_ptr<SearchStrategy> make_search_strategy(const DecodeOptions& opts) 
   throw Error("decoding options: unknown strategy '" + opts.strategy + "'");
 }
 
-std::vector<Generated> generate_scored(GPT2& gpt2, const torch::Tensor& prefix_embeds, const DecodeOptions& opts,
-                                       int64_t eos_id, GenerationObserver* observer) {
+std::vector<std::vector<Generated>> SearchStrategy::search_candidates(GPT2Impl& gpt2, const torch::Tensor& prefix_embeds,
+                                                                    int64_t eos_id, int64_t n) {
+  if (n != 1) throw Error("decoding: this strategy writes one candidate per image, " + std::to_string(n) + " asked");
+  std::vector<std::vector<Generated>> out;
+  for (auto& g : search(gpt2, prefix_embeds, eos_id)) out.push_back({std::move(g)});
+  return out;
+}
+
+namespace {
+
+// The checks and settings every generation shares; returns the prefix in the model's dtype.
+torch::Tensor checked_prefix(GPT2& gpt2, const torch::Tensor& prefix_embeds, const DecodeOptions& opts) {
   opts.validate();
   if (prefix_embeds.dim() != 3 || prefix_embeds.size(2) != gpt2->config.n_embd)
     throw Error("generate: prefix embeddings must be (B, P, " + std::to_string(gpt2->config.n_embd) + "), got " +
@@ -57,16 +69,38 @@ std::vector<Generated> generate_scored(GPT2& gpt2, const torch::Tensor& prefix_e
     throw Error("decoding options: a prefix of " + std::to_string(P) + " embeddings plus max_len " +
                 std::to_string(opts.max_len) + " exceeds GPT-2's n_positions " +
                 std::to_string(gpt2->config.n_positions) + "; lower --max-len");
-  if (prefix_embeds.size(0) == 0) return {};
+  return prefix_embeds.to(gpt2->wte->weight.options());
+}
+
+}  // namespace
+
+std::vector<Generated> generate_scored(GPT2& gpt2, const torch::Tensor& prefix_embeds, const DecodeOptions& opts,
+                                       int64_t eos_id, GenerationObserver* observer) {
+  const torch::Tensor prefix = checked_prefix(gpt2, prefix_embeds, opts);
+  if (prefix.size(0) == 0) return {};
   torch::NoGradGuard no_grad;
   EvalModeGuard eval(*gpt2);
-  auto prefix = prefix_embeds.to(gpt2->wte->weight.options());
   auto strategy = make_search_strategy(opts);
   strategy->observer = observer;
   std::vector<Generated> out = strategy->search(*gpt2, prefix, eos_id);
   if (observer && !strategy->reports_rows())
     for (size_t b = 0; b < out.size(); ++b) observer->finished(static_cast<int64_t>(b), out[b]);
   return out;
+}
+
+std::vector<std::vector<Generated>> generate_candidates(GPT2& gpt2, const torch::Tensor& prefix_embeds,
+                                                        const DecodeOptions& opts, int64_t eos_id, int64_t n) {
+  if (n < 1) throw Error("decoding: candidates per image must be >= 1, got " + std::to_string(n));
+  DecodeOptions o = opts;
+  if (n > 1 && o.strategy != "sample") {  // greedy has one answer: its candidates are a beam's
+    o.strategy = "beam";
+    o.beam_size = std::max(o.beam_size, static_cast<int>(n));
+  }
+  const torch::Tensor prefix = checked_prefix(gpt2, prefix_embeds, o);
+  if (prefix.size(0) == 0) return {};
+  torch::NoGradGuard no_grad;
+  EvalModeGuard eval(*gpt2);
+  return make_search_strategy(o)->search_candidates(*gpt2, prefix, eos_id, n);
 }
 
 std::vector<std::vector<int64_t>> generate(GPT2& gpt2, const torch::Tensor& prefix_embeds, const DecodeOptions& opts,

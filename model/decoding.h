@@ -58,6 +58,10 @@ class SearchStrategy {
   GenerationObserver* observer = nullptr;
   // prefix_embeds (B, P, D) in the model's dtype, under NoGradGuard, model in eval mode.
   virtual std::vector<Generated> search(GPT2Impl& gpt2, const torch::Tensor& prefix_embeds, int64_t eos_id) = 0;
+  // n candidates per row (the reranker's input). Beam search: its n best hypotheses, best first
+  // (n <= beam_size); sampling: n draws, candidate c from seed + c. Others: n must be 1.
+  virtual std::vector<std::vector<Generated>> search_candidates(GPT2Impl& gpt2, const torch::Tensor& prefix_embeds,
+                                                                int64_t eos_id, int64_t n);
 };
 
 struct StrategyEntry {
@@ -74,6 +78,10 @@ std::unique_ptr<SearchStrategy> make_search_strategy(const DecodeOptions& opts);
 // stop early. Returns B sequences. Runs under NoGradGuard, model in eval mode.
 std::vector<Generated> generate_scored(GPT2& gpt2, const torch::Tensor& prefix_embeds, const DecodeOptions& opts,
                                        int64_t eos_id, GenerationObserver* observer = nullptr);
+// n candidates per image (B lists): with n = 1 exactly generate_scored's sequence; with n > 1 the
+// n best of a beam search of width max(beam_size, n), or n samples when the strategy is sample.
+std::vector<std::vector<Generated>> generate_candidates(GPT2& gpt2, const torch::Tensor& prefix_embeds,
+                                                        const DecodeOptions& opts, int64_t eos_id, int64_t n);
 // The same, tokens only.
 std::vector<std::vector<int64_t>> generate(GPT2& gpt2, const torch::Tensor& prefix_embeds, const DecodeOptions& opts,
                                            int64_t eos_id);

@@ -67,7 +67,24 @@ std::vector<int64_t> GreedySearch::pick(const torch::Tensor& scores, const std::
 
 void SampleSearch::start(int64_t batch) {
   generators_.clear();
-  for (int64_t b = 0; b < batch; ++b) generators_.push_back(at::make_generator<at::CPUGeneratorImpl>(opts_.seed));
+  for (int64_t b = 0; b < batch; ++b)
+    generators_.push_back(at::make_generator<at::CPUGeneratorImpl>(opts_.seed + static_cast<uint64_t>(b % copies_)));
+}
+
+std::vector<std::vector<Generated>> SampleSearch::search_candidates(GPT2Impl& gpt2, const torch::Tensor& prefix_embeds,
+                                                                    int64_t eos_id, int64_t n) {
+  copies_ = n;
+  std::vector<Generated> draws;
+  try {
+    draws = search(gpt2, prefix_embeds.repeat_interleave(n, 0), eos_id);
+  } catch (...) {
+    copies_ = 1;
+    throw;
+  }
+  copies_ = 1;
+  std::vector<std::vector<Generated>> out(static_cast<size_t>(prefix_embeds.size(0)));
+  for (size_t i = 0; i < draws.size(); ++i) out[i / static_cast<size_t>(n)].push_back(std::move(draws[i]));
+  return out;
 }
 
 std::vector<int64_t> SampleSearch::pick(const torch::Tensor& scores, const std::vector<int64_t>& rows) {

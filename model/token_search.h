@@ -37,13 +37,17 @@ class GreedySearch : public TokenSearch {
 class SampleSearch : public TokenSearch {
  public:
   using TokenSearch::TokenSearch;
+  // n draws per row: the rows repeated, candidate c drawn with seed + c (c = 0 is the plain sample).
+  std::vector<std::vector<Generated>> search_candidates(GPT2Impl& gpt2, const torch::Tensor& prefix_embeds,
+                                                        int64_t eos_id, int64_t n) override;
 
  protected:
   void start(int64_t batch) override;
   std::vector<int64_t> pick(const torch::Tensor& scores, const std::vector<int64_t>& rows) override;
 
  private:
-  std::vector<at::Generator> generators_;  // one per batch row, each seeded with opts.seed
+  std::vector<at::Generator> generators_;  // one per batch row, seeded with opts.seed + row % copies_
+  int64_t copies_ = 1;                     // consecutive rows that are draws for one image
 };
 
 }  // namespace clipcap
