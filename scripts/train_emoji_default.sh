@@ -4,7 +4,12 @@
 # busy with other work (CLIP 18 min on one thread, captioner 52 min: their training.json and
 # training/metrics.jsonl record it); expect less on an idle machine.
 #
-#   scripts/train_emoji_default.sh [--work DIR] [--models DIR]
+#   scripts/train_emoji_default.sh [--work DIR] [--models DIR] [--clip-args "..."] [--train-args "..."]
+#                                  [--embedding pooler_output|image_embeds]
+#
+# --clip-args / --train-args: more flags for step 1 (clipcap-train clip, e.g. "--epochs 72") and
+# step 3 (clipcap-train, e.g. "--set epochs=48"); the ablation runs of docs/EMOJI_DEFAULT.md use
+# them (scripts/emoji_ablation.sh), each into its own --work and --models.
 #
 #   1. scripts/fetch_emoji_data.sh (unless .cache/emoji/dataset is there)
 #   2. clipcap-train clip  --config configs/clip-emoji-tiny.json   (a tiny CLIP, trained from scratch
@@ -22,21 +27,26 @@ repo="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$repo"
 
 work=runs/emoji-default
+EMBEDDING=pooler_output  # the prefix the captioner reads: why, below
 models=models
+clip_args=()
+train_args=()
 while (($#)); do
   case "$1" in
     --work) work="$2"; shift 2 ;;
     --models) models="$2"; shift 2 ;;
+    --clip-args) read -r -a clip_args <<< "$2"; shift 2 ;;
+    --train-args) read -r -a train_args <<< "$2"; shift 2 ;;
+    --embedding) EMBEDDING="$2"; shift 2 ;;
     -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) echo "train_emoji_default: unknown argument '$1'" >&2; exit 2 ;;
   esac
 done
 
-# The prefix the captioner reads: the vision tower's pooler_output (upstream's choice), which the
+# pooler_output: the vision tower's pooler_output (upstream's choice), which the
 # captioner L2-normalises (normalize_prefix_input in configs/emoji-tiny.json). On the held-out
 # twitter art, nearest-neighbour caption retrieval is as good or better with it than with the
 # projected image_embeds (20.6% vs 19.7% exact), and so was the decoder trained on it.
-EMBEDDING=pooler_output
 
 # The CLIP step under bf16 autocast (f32 weights and optimizer) where the CPU computes bf16 natively
 # (AVX512-BF16 / AMX): 1.8x faster there; elsewhere f32. The committed CLIP was trained with bf16
@@ -72,7 +82,7 @@ if [ ! -f "$work/clip/training.json" ]; then
   step "1/3 CLIP from scratch (configs/clip-emoji-tiny.json, $clip_dtype)"
   "$bin/clipcap-train" clip --config configs/clip-emoji-tiny.json --format karpathy \
     --captions "$emoji/dataset_emoji.json" --images "$emoji/images" --out "$work/clip" --overwrite \
-    --dtype "$clip_dtype" "${threads[@]}" \
+    --dtype "$clip_dtype" "${threads[@]}" "${clip_args[@]}" \
     || die "clipcap-train clip"
 fi
 
@@ -87,6 +97,7 @@ if [ ! -f "$work/run/best/model.safetensors" ] || [ ! -f "$work/run/done" ]; the
   step "3/3 captioner (configs/emoji-tiny.json)"
   rm -rf "$work/run"
   "$bin/clipcap-train" --config configs/emoji-tiny.json --data "$work/data" --out "$work/run" "${threads[@]}" \
+    "${train_args[@]}" \
     || die "clipcap-train"
   touch "$work/run/done"
 fi
