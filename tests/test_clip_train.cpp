@@ -225,6 +225,8 @@ TEST(ClipTrain, BadConfigFilesNameTheFileAndField) {
   check("patch.json", R"({"vision": {"image_size": 30, "patch_size": 8}})", {"vision.image_size", "multiple"});
   check("tokenizer.json", R"({"tokenizer": {"vocab_size": 10}})", {"vocab_size"});
   check("syntax.json", R"({"training": )", {});
+  check("blur.json", R"({"training": {"blur": 1.5}})", {"training.blur", "probability"});
+  check("scale.json", R"({"training": {"scale": -0.1}})", {"training.scale"});
   expect_error([&] { ClipTrainConfig::load(dir + "/none.json"); }, {dir + "/none.json"});
 }
 

@@ -170,3 +170,28 @@ TEST(Trainer, GradientAccumulationEqualsTheWholeBatch) {
 // The whole pipeline on real files through the four executables' contract: clipcap-data embeds
 // images, clipcap-train overfits their captions, clipcap-eval reads the run as it is and scores
 // the captions it says back as perfect.
+
+TEST(Trainer, PrefixNoiseChangesTrainingReproducibly) {
+  torch::set_num_threads(1);
+  const std::string data = make_dataset("noise", 8, 3);
+  auto run = [&](double noise, const std::string& tag) {
+    clipcap::TrainOptions o;
+    o.config = tiny_train_config();
+    o.config.epochs = 2;
+    o.config.dropout = 0;
+    o.config.prefix_noise = noise;
+    o.data_dir = data;
+    o.run_dir = temp_dir(tag) + "/run";
+    EXPECT_TRUE(clipcap::train_captioner(quiet(o)).finished);
+    return read_metrics(o.run_dir);
+  };
+  const auto clean = run(0, "noise-0"), noisy = run(0.5, "noise-a"), again = run(0.5, "noise-b");
+  // The noise changes the training inputs from the first step on; the same noise, the same run.
+  EXPECT_NE(clean[0]["train_loss"].get<double>(), noisy[0]["train_loss"].get<double>());
+  EXPECT_EQ(noisy[1]["train_loss"].get<double>(), again[1]["train_loss"].get<double>());
+  EXPECT_EQ(noisy[1]["val_loss"].get<double>(), again[1]["val_loss"].get<double>());
+  clipcap::TrainConfig bad = tiny_train_config();
+  nlohmann::json j = bad.to_json();
+  j["prefix_noise"] = -0.1;
+  expect_error([&] { clipcap::TrainConfig::from_json(j, "my.json"); }, {"my.json", "prefix_noise"});
+}

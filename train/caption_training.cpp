@@ -1,7 +1,9 @@
 #include "train/caption_training.h"
 
+#include <ATen/CPUGeneratorImpl.h>
 #include <torch/torch.h>
 
+#include <cmath>
 #include <limits>
 
 #include "common/error.h"
@@ -71,6 +73,7 @@ int64_t CaptionTraining::batches_per_epoch() const {
 }
 
 void CaptionTraining::start_epoch(int64_t epoch) {
+  epoch_ = epoch;
   order_ = shuffled_order(static_cast<int64_t>(train_.size()), cfg_.seed, epoch);
   cap_.mapping()->train();
   cap_.gpt2()->train(train_decoder_);
@@ -81,6 +84,16 @@ BatchLoss CaptionTraining::loss(int64_t b) {
   const auto [first, last] = parallel_.share(b * B, std::min(n, (b + 1) * B), per_rank_);
   if (first == last) return {torch::Tensor(), 0};
   CaptionBatch batch = collate(train_, order_, static_cast<size_t>(first), static_cast<size_t>(last), embeddings_);
+  if (cfg_.prefix_noise > 0) {
+    // Drawn from (seed, epoch, first example): the same noise on a rerun and for any rank count.
+    auto gen = at::make_generator<at::CPUGeneratorImpl>(cfg_.seed * 1000003 + static_cast<uint64_t>(epoch_) * 7919 +
+                                                        static_cast<uint64_t>(first));
+    // Scaled by each vector's length: relative to the embedding whether or not the captioner
+    // normalises it.
+    const torch::Tensor e = batch.embeds;
+    const double std = cfg_.prefix_noise / std::sqrt(static_cast<double>(e.size(1)));
+    batch.embeds = e + torch::randn(e.sizes(), gen, e.options()) * (e.norm(2, 1, true) * std);
+  }
   Bf16Autocast ac(cfg_.autocast == "bf16");
   return {caption_loss(cap_, batch), batch.n_tokens};
 }

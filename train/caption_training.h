@@ -44,6 +44,7 @@ class CaptionTraining : public TrainingObjective {
   std::vector<CaptionExample> train_, val_;
   std::vector<int64_t> sample_rows_;  // val images captioned after each epoch
   std::vector<int64_t> order_;        // this epoch's order of train_
+  int64_t epoch_ = 0;
 };
 
 }  // namespace clipcap

@@ -180,12 +180,12 @@ void ClipTraining::start_epoch(int64_t) {
   for (int64_t i = 0; i < n; ++i) order_[i] = i;
   std::shuffle(order_.begin(), order_.end(), rng_);
   caption_.assign(static_cast<size_t>(n), 0);
-  offset_.assign(static_cast<size_t>(n), {0, 0});
-  std::uniform_int_distribution<int64_t> offset(-schedule_.shift, schedule_.shift);
+  augmentation_.assign(static_cast<size_t>(n), {});
+  const AugmentationSettings augment = schedule_.augmentation();
   for (int64_t i = 0; i < n; ++i) {
     std::uniform_int_distribution<size_t> pick(0, train_.ids[order_[i]].size() - 1);
     caption_[i] = pick(rng_);
-    if (schedule_.shift > 0) offset_[i] = {offset(rng_), offset(rng_)};
+    if (augment.any()) augmentation_[i] = draw_augmentation(augment, rng_);
   }
   model_.train();
 }
@@ -193,7 +193,7 @@ void ClipTraining::start_epoch(int64_t) {
 BatchLoss ClipTraining::loss(int64_t k) {
   const auto [first, last] = parallel_.share(k * batch_, (k + 1) * batch_, per_rank_);
   std::vector<int64_t> rows(order_.begin() + first, order_.begin() + last);
-  std::vector<std::pair<int64_t, int64_t>> offsets(offset_.begin() + first, offset_.begin() + last);
+  std::vector<ImageAugmentation> augmentations(augmentation_.begin() + first, augmentation_.begin() + last);
   std::vector<const std::vector<int64_t>*> ids;
   std::vector<int32_t> cls, cls_all;  // this rank's pairs; the global batch's
   for (int64_t i = k * batch_; i < (k + 1) * batch_; ++i) {
@@ -204,7 +204,7 @@ BatchLoss ClipTraining::loss(int64_t k) {
       cls.push_back(cls_all.back());
     }
   }
-  torch::Tensor px = pixel_batch(processor_, train_.images, rows, offsets).to(device_);  // (n, 3, S, S)
+  torch::Tensor px = pixel_batch(processor_, train_.images, rows, augmentations).to(device_);  // (n, 3, S, S)
   torch::Tensor img, txt;  // (n, P) f32
   {
     Bf16Autocast autocast(bf16_);  // the towers only: the loss stays f32

@@ -78,7 +78,7 @@ class ClipTraining : public TrainingObjective {
   std::mt19937_64 rng_;         // shuffling, caption choice, translation: one stream, seeded once
   std::vector<int64_t> order_;  // this epoch's order of the training images
   std::vector<size_t> caption_;                        // per position of order_: the caption drawn
-  std::vector<std::pair<int64_t, int64_t>> offset_;    // per position: the translation drawn
+  std::vector<ImageAugmentation> augmentation_;       // per position: the augmentation drawn
 };
 
 }  // namespace clipcap

@@ -60,30 +60,14 @@ void tokenise(PairSet& set, const ClipBpeTokenizer& tok, std::map<std::vector<in
   }
 }
 
-Image shifted(const Image& in, int64_t dx, int64_t dy) {
-  if (dx == 0 && dy == 0) return in;
-  Image out;
-  out.width = in.width, out.height = in.height;
-  out.pixels.resize(in.pixels.size());
-  for (int64_t y = 0; y < in.height; ++y) {
-    const uint8_t* src = in.row(std::clamp<int64_t>(y - dy, 0, in.height - 1));
-    uint8_t* dst = out.row(y);
-    for (int64_t x = 0; x < in.width; ++x) {
-      const uint8_t* p = src + 3 * std::clamp<int64_t>(x - dx, 0, in.width - 1);
-      dst[3 * x] = p[0], dst[3 * x + 1] = p[1], dst[3 * x + 2] = p[2];
-    }
-  }
-  return out;
-}
-
 torch::Tensor pixel_batch(const ImageProcessor& processor, const std::vector<Image>& images,
-                          const std::vector<int64_t>& rows, const std::vector<std::pair<int64_t, int64_t>>& offsets) {
+                          const std::vector<int64_t>& rows, const std::vector<ImageAugmentation>& augmentations) {
   std::vector<torch::Tensor> px;
   px.reserve(rows.size());
   for (size_t i = 0; i < rows.size(); ++i) {
     const Image& image = images[rows[i]];
-    const bool shift = i < offsets.size() && (offsets[i].first != 0 || offsets[i].second != 0);
-    px.push_back(processor.to_pixel_values(shift ? shifted(image, offsets[i].first, offsets[i].second) : image));
+    const bool change = i < augmentations.size() && !augmentations[i].identity();
+    px.push_back(processor.to_pixel_values(change ? augment(image, augmentations[i]) : image));
   }
   return torch::stack(px);  // (n, 3, S, S)
 }

@@ -1,11 +1,11 @@
 // The image/caption pairs `clipcap-train clip` trains on: every image of a split decoded once and
 // resized + centre-cropped by the ImageProcessor the trained CLIP will ship with, its captions
-// tokenised, and the batches built from them (with the optional random translation).
+// tokenised, and the batches built from them (with the optional augmentations).
 //
 //   clipcap::LoadReport report;
 //   clipcap::PairSet train = clipcap::load_pairs(items, images_root, processor, /*workers=*/2, report);
 //   clipcap::tokenise(train, tokenizer, classes);
-//   torch::Tensor px = clipcap::pixel_batch(processor, train.images, rows, offsets);  // (n, 3, S, S)
+//   torch::Tensor px = clipcap::pixel_batch(processor, train.images, rows, augmentations);  // (n, 3, S, S)
 #pragma once
 
 #include <torch/types.h>
@@ -21,6 +21,7 @@
 #include "image/image_io.h"
 #include "model/image_processor.h"
 #include "model/tokenizers/clip_tokenizer.h"
+#include "train/image_augment.h"
 
 namespace clipcap {
 
@@ -45,13 +46,10 @@ PairSet load_pairs(const std::vector<const SourceItem*>& items, const std::strin
 // Tokenises every caption; identical id sequences share a class (positives of each other).
 void tokenise(PairSet& set, const ClipBpeTokenizer& tok, std::map<std::vector<int64_t>, int32_t>& classes);
 
-// Translated by (dx, dy) with the edge pixels replicated into the gap.
-Image shifted(const Image& in, int64_t dx, int64_t dy);
-
-// (n, 3, S, S): the processor's own rescale + normalise of each image of `rows`, image i translated
-// by offsets[i] = (dx, dy) when offsets are given.
+// (n, 3, S, S): the processor's own rescale + normalise of each image of `rows`, image i augmented
+// by augmentations[i] when they are given (train/image_augment.h).
 torch::Tensor pixel_batch(const ImageProcessor& processor, const std::vector<Image>& images,
-                          const std::vector<int64_t>& rows, const std::vector<std::pair<int64_t, int64_t>>& offsets = {});
+                          const std::vector<int64_t>& rows, const std::vector<ImageAugmentation>& augmentations = {});
 
 // (n, T) ids padded with pad_id to the longest row. No attention mask is needed: the text tower is
 // causal and pools at the first eos, so the padding after it never reaches the pooled position.

@@ -97,6 +97,10 @@ void add_clip_train_command(CLI::App& app, const std::vector<std::string>& comma
   over("--training-seed", "training.seed (weights, shuffling, augmentation; --seed is the split's)",
        [](C& c) -> auto& { return c.training.seed; });
   over("--shift", "training.shift (random translation, pixels)", [](C& c) -> auto& { return c.training.shift; });
+  over("--scale", "training.scale (random zoom in [1 - scale, 1 + scale])", [](C& c) -> auto& { return c.training.scale; });
+  over("--blur", "training.blur (probability of a 3 x 3 blur)", [](C& c) -> auto& { return c.training.blur; });
+  over("--posterize", "training.posterize (probability of 3-5 bits per colour channel)",
+       [](C& c) -> auto& { return c.training.posterize; });
   over("--image-size", "vision.image_size", [](C& c) -> auto& { return c.vision.image_size; });
   over("--patch-size", "vision.patch_size", [](C& c) -> auto& { return c.vision.patch_size; });
   over("--context-length", "text.max_position_embeddings", [](C& c) -> auto& { return c.text.max_position_embeddings; });

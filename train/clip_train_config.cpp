@@ -107,7 +107,9 @@ ClipTrainConfig ClipTrainConfig::from_json(const json& j, const std::string& whe
   if (j.contains("training")) {
     const std::string w = where + ": training";
     const json& t = j["training"];
-    reject_unknown(t, {"epochs", "batch_size", "lr", "warmup", "weight_decay", "beta1", "beta2", "seed", "shift"}, w);
+    reject_unknown(t, {"epochs", "batch_size", "lr", "warmup", "weight_decay", "beta1", "beta2", "seed", "shift",
+                       "scale", "blur", "posterize"},
+                   w);
     ClipSchedule& s = c.training;
     read(t, "epochs", s.epochs, w);
     read(t, "batch_size", s.batch_size, w);
@@ -118,6 +120,9 @@ ClipTrainConfig ClipTrainConfig::from_json(const json& j, const std::string& whe
     read(t, "beta2", s.beta2, w);
     read(t, "seed", s.seed, w);
     read(t, "shift", s.shift, w);
+    read(t, "scale", s.scale, w);
+    read(t, "blur", s.blur, w);
+    read(t, "posterize", s.posterize, w);
   }
   return c;
 }
@@ -143,7 +148,10 @@ json ClipTrainConfig::to_json() const {
             {"beta1", s.beta1},
             {"beta2", s.beta2},
             {"seed", s.seed},
-            {"shift", s.shift}}}};
+            {"shift", s.shift},
+            {"scale", s.scale},
+            {"blur", s.blur},
+            {"posterize", s.posterize}}}};
 }
 
 void ClipTrainConfig::validate(const std::string& where) const {
@@ -173,6 +181,12 @@ void ClipTrainConfig::validate(const std::string& where) const {
     throw Error(where + ": fields 'training.beta1' and 'training.beta2' must be in [0, 1)");
   if (s.shift < 0 || s.shift >= vision.image_size)
     throw Error(where + ": field 'training.shift' must be in [0, image_size), got " + std::to_string(s.shift));
+  if (!(s.scale >= 0 && s.scale < 1))
+    throw Error(where + ": field 'training.scale' must be in [0, 1), got " + std::to_string(s.scale));
+  if (!(s.blur >= 0 && s.blur <= 1))
+    throw Error(where + ": field 'training.blur' is a probability in [0, 1], got " + std::to_string(s.blur));
+  if (!(s.posterize >= 0 && s.posterize <= 1))
+    throw Error(where + ": field 'training.posterize' is a probability in [0, 1], got " + std::to_string(s.posterize));
 }
 
 CLIPConfig ClipTrainConfig::clip_config(int64_t vocab_size, int64_t bos_id, int64_t eos_id) const {

@@ -14,7 +14,7 @@
 //    "projection_dim", "hidden_act",
 //    "tokenizer": {"vocab_size", "min_frequency"},
 //    "training": {"epochs", "batch_size", "lr", "warmup", "weight_decay", "beta1", "beta2", "seed",
-//                 "shift"}}
+//                 "shift", "scale", "blur", "posterize"}}
 // Unknown fields are errors (a typo must not silently train the default).
 #pragma once
 
@@ -23,6 +23,7 @@
 
 #include "model/clip.h"
 #include "train/bpe_trainer.h"
+#include "train/image_augment.h"
 
 namespace clipcap {
 
@@ -51,7 +52,12 @@ struct ClipSchedule {
   double weight_decay = 0.1;    // AdamW, on 2-D+ weights only (not biases, norms, class_embedding, logit_scale)
   double beta1 = 0.9, beta2 = 0.98;
   uint64_t seed = 100;          // initial weights, shuffling, caption choice, augmentation
-  int64_t shift = 2;            // augmentation: random translation of up to +-shift pixels (0 = none)
+  // Augmentation (train/image_augment.h), each 0 = off:
+  int64_t shift = 2;            // random translation of up to +-shift pixels
+  double scale = 0;             // zoom by a factor in [1 - scale, 1 + scale]
+  double blur = 0;              // probability of a 3 x 3 blur
+  double posterize = 0;         // probability of quantising colours to 3-5 bits per channel
+  AugmentationSettings augmentation() const { return {shift, scale, blur, posterize}; }
 };
 
 struct ClipTrainConfig {

@@ -1,5 +1,7 @@
 #include "train/train_config.h"
 
+#include <cmath>
+
 #include <set>
 
 #include "common/error.h"
@@ -62,6 +64,7 @@ nlohmann::json TrainConfig::to_json() const {
           {"lowercase", lowercase},
           {"strip", strip},
           {"normalize_prefix_input", normalize_prefix_input},
+          {"prefix_noise", prefix_noise},
           {"save_every", save_every},
           {"log_every", log_every},
           {"val_samples", val_samples},
@@ -152,6 +155,7 @@ TrainConfig TrainConfig::from_json(const nlohmann::json& raw, const std::string&
   get("lowercase", c.lowercase);
   get("strip", c.strip);
   get("normalize_prefix_input", c.normalize_prefix_input);
+  get("prefix_noise", c.prefix_noise);
   get("save_every", c.save_every);
   get("log_every", c.log_every);
   get("val_samples", c.val_samples);
@@ -177,6 +181,8 @@ TrainConfig TrainConfig::from_json(const nlohmann::json& raw, const std::string&
   check_positive(c.save_every, "save_every", where);
   if (c.log_every < 0) throw Error(where + ": field 'log_every' must be >= 0 (0: no step log)");
   if (c.val_samples < 0) throw Error(where + ": field 'val_samples' must be >= 0");
+  if (!(c.prefix_noise >= 0) || !std::isfinite(c.prefix_noise))
+    throw Error(where + ": field 'prefix_noise' must be >= 0 (0 = off)");
   // Checked here, before any data is read or a tokenizer trained (a flag of the same name sets each).
   check_positive(c.ep_len, "ep_len", where);
   check_positive(c.n_heads, "n_heads", where);

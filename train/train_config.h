@@ -58,6 +58,10 @@ struct TrainConfig {
   bool lowercase = false;              // caption normalisation before tokenising
   bool strip = true;
   bool normalize_prefix_input = false; // L2-normalise the CLIP vector before the mapping
+  // Training only: Gaussian noise added to each CLIP vector, about prefix_noise times its length
+  // (per-dimension std prefix_noise * |e| / sqrt(dim)), so the decoder learns to read embeddings
+  // that moved, as those of unseen art styles do (CapDec's noise injection). 0 = off.
+  double prefix_noise = 0;
   int save_every = 1;                  // epochs between last/ checkpoints (the final one always)
   int64_t log_every = 0;               // optimizer steps between steps.jsonl records and log lines (0 = off)
   int val_samples = 4;                 // val images captioned (greedy) after each epoch
