@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One row of the embedded default's ablation table (docs/EMOJI_DEFAULT.md): trains a variant of the
+# One row of the embedded default's ablation table (models/README.md): trains a variant of the
 # default with scripts/train_emoji_default.sh into runs/ablation/NAME, then evaluates it on the
 # held-out twitter split (test) and on val, plain (beam 3) and CLIP-reranked, and appends the row to
 # runs/ablation/results.jsonl.

@@ -8,7 +8,7 @@
 #                                  [--embedding pooler_output|image_embeds]
 #
 # --clip-args / --train-args: more flags for step 1 (clipcap-train clip, e.g. "--epochs 72") and
-# step 3 (clipcap-train, e.g. "--set epochs=48"); the ablation runs of docs/EMOJI_DEFAULT.md use
+# step 3 (clipcap-train, e.g. "--set epochs=48"); the ablation runs of models/README.md use
 # them (scripts/emoji_ablation.sh), each into its own --work and --models.
 #
 #   1. scripts/fetch_emoji_data.sh (unless .cache/emoji/dataset is there)
