@@ -406,3 +406,47 @@ TEST(EvalCli, BadInputsExitWithAMessage) {
 
 }  // namespace
 }  // namespace clipcap
+
+namespace clipcap {
+namespace {
+
+// clipcap-eval --rerank clip with the embedded default on fixture images embedded by its own CLIP:
+// predictions.jsonl records each caption's rerank scores; --clip reranks when --rerank-clip is not
+// given; one candidate gives the plain captions.
+TEST(EvalCli, RerankedEvaluationRecordsScoresAndOneCandidateIsPlain) {
+  const std::string dir = temp_dir("eval-rerank");
+  fs::create_directories(dir + "/images");
+  std::string lines;
+  for (const auto& e : fs::directory_iterator(fixture("images"))) {
+    const std::string name = e.path().filename().string();
+    fs::copy_file(e.path(), dir + "/images/" + name);
+    lines += "{\"image\": \"" + name + "\", \"caption\": \"grinning face\", \"split\": \"test\"}\n";
+  }
+  write_file_atomic(dir + "/captions.jsonl", lines);
+  const std::string model = test::source_path("models/emoji-tiny"), clip = test::source_path("models/emoji-clip");
+  const RunResult built = run(tool("clipcap-data") + " build --format jsonl --split-column split --captions " + dir +
+                              "/captions.jsonl --images " + dir + "/images --clip " + clip + " --out " + dir +
+                              "/data --threads 1 --workers 1");
+  ASSERT_EQ(built.exit_code, 0) << built.err;
+  auto eval = [&](const std::string& name, const std::string& flags) {
+    const RunResult r = run(tool("clipcap-eval") + " --model " + model + " --data " + dir + "/data --out " + dir + "/" +
+                            name + " --clip " + clip + " --beam 3 --threads 1 " + flags);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return read_jsonl(dir + "/" + name + "/predictions.jsonl");
+  };
+  const auto plain = eval("plain", ""), one = eval("one", "--rerank clip --rerank-candidates 1"),
+             four = eval("four", "--rerank clip --rerank-candidates 4");
+  ASSERT_EQ(plain.size(), 6u);
+  for (size_t i = 0; i < plain.size(); ++i) {
+    EXPECT_FALSE(plain[i].contains("rerank"));
+    EXPECT_EQ(one[i]["prediction"], plain[i]["prediction"]);
+    EXPECT_EQ(one[i]["rerank"]["candidates"], 1);
+    EXPECT_EQ(four[i]["rerank"]["candidates"], 4);
+  }
+  const auto metrics = read_json(dir + "/four/metrics.json");
+  EXPECT_EQ(metrics["decoding"]["rerank"], "clip");
+  EXPECT_EQ(metrics["decoding"]["rerank_candidates"], 4);
+}
+
+}  // namespace
+}  // namespace clipcap

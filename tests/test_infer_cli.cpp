@@ -199,6 +199,41 @@ TEST(InferCli, Int8WeightsCaptionLikeF32AndAreForCaptioningOnly) {
   EXPECT_FALSE(fs::exists(dir + "/data"));
 }
 
+// --rerank clip: the JSON names the chosen candidate's scores; one candidate writes the plain
+// captions; without a CLIP to rerank with it is refused before any image is read.
+TEST(InferCli, RerankedCaptionsCarryTheirScoresAndOneCandidateIsPlainDecoding) {
+  std::string images;
+  for (const auto& f : fs::directory_iterator(fixture("images"))) images += " " + q(f.path().string());
+  const std::string base = q(tool("clipcap-infer")) + " image --threads 1 --json --model " +
+                           q(test::source_path("models/emoji-tiny")) + " --beam 3";
+  const std::string clip = " --rerank-clip " + q(test::source_path("models/emoji-clip"));
+  const auto plain = run(base + images), one = run(base + " --rerank clip --rerank-candidates 1" + clip + images),
+             eight = run(base + " --rerank clip --rerank-candidates 8 --rerank-weight 0.3" + clip + images);
+  ASSERT_EQ(plain.exit_code, 0) << plain.err;
+  ASSERT_EQ(one.exit_code, 0) << one.err;
+  ASSERT_EQ(eight.exit_code, 0) << eight.err;
+  const auto p = nlohmann::json::parse(plain.out), o = nlohmann::json::parse(one.out), e = nlohmann::json::parse(eight.out);
+  ASSERT_EQ(p.size(), 6u);
+  for (size_t i = 0; i < p.size(); ++i) {
+    EXPECT_FALSE(p[i].contains("rerank"));
+    EXPECT_EQ(o[i]["caption"], p[i]["caption"]) << p[i]["path"];
+    EXPECT_EQ(o[i]["rerank"]["candidates"], 1);
+    const auto& r = e[i]["rerank"];
+    EXPECT_EQ(r["candidates"], 8);
+    EXPECT_GE(r["clip_similarity"].get<double>(), -1.0);
+    EXPECT_LE(r["clip_similarity"].get<double>(), 1.0);
+    EXPECT_LT(r["mean_logprob"].get<double>(), 0.0);
+    EXPECT_TRUE(r["rerank_score"].is_number());
+  }
+  const auto missing = run(base + " --rerank clip" + images);
+  EXPECT_EQ(missing.exit_code, 1) << missing.err;
+  EXPECT_NE(missing.err.find("--rerank clip needs --rerank-clip DIR"), std::string::npos) << missing.err;
+  EXPECT_TRUE(missing.out.empty()) << missing.out;
+  const auto not_clip = run(base + " --rerank clip --rerank-clip " + q(fixture("tiny-gpt2")) + images);
+  EXPECT_EQ(not_clip.exit_code, 1) << not_clip.err;
+  EXPECT_NE(not_clip.err.find("--rerank-clip needs an HF CLIP directory"), std::string::npos) << not_clip.err;
+}
+
 // An unknown decoding strategy or caption backend: one line naming the flag and the choices, exit 1.
 TEST(InferCli, UnknownStrategyOrBackendIsRefusedNamingTheChoices) {
   const std::string image = q(fixture("images/rgb_160x120.png"));
