@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Reproduces the embedded default model (models/emoji-tiny + models/emoji-clip) with clipcap's own
-# tools, from the npm emoji data. The committed models took about 70 minutes on a 2-core machine
-# busy with other work (CLIP 18 min on one thread, captioner 52 min: their training.json and
-# training/metrics.jsonl record it); expect less on an idle machine.
+# tools, from the npm emoji data. The committed models took 30 minutes on this 2-core machine with
+# CLIPCAP_THREADS=2 (CLIP ~23 min, embedding ~1 min, captioner ~6 min: their training.json and
+# training/metrics.jsonl record it; scripts/emoji_ablation.sh E4-clip144-aug-noise03, models/README.md).
 #
 #   scripts/train_emoji_default.sh [--work DIR] [--models DIR] [--clip-args "..."] [--train-args "..."]
 #                                  [--embedding pooler_output|image_embeds]
