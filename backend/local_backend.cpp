@@ -87,7 +87,6 @@ torch::Tensor LocalBackend::rerank_features(const std::vector<std::vector<const 
   return torch::stack(features);
 }
 
-
 std::vector<Caption> LocalBackend::caption(const std::vector<std::vector<const ImagePayload*>>& requests,
                                            const DecodeOptions& opts, CaptionObserver* observer) {
   if (requests.empty()) return {};

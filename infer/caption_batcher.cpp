@@ -49,6 +49,7 @@ class CaptionBatcher::Impl {
         job.first_sample.push_back(job.source.size() - m.segment.frame_times.size());
         job.segments.push_back(std::move(m.segment));
         job.texts.emplace_back();
+        job.reranked.emplace_back();
         job.have_text.push_back(false);
         request_ready(m.video);
         break;
@@ -89,6 +90,7 @@ class CaptionBatcher::Impl {
     bool video_requested = false;
     size_t asked = 0, answered = 0;
     std::vector<std::string> texts;    // per segment
+    std::vector<RerankScores> reranked;  // per segment
     std::vector<bool> have_text;       // per segment: its caption came back
     nlohmann::json requests = nlohmann::json::array();  // the run record's (remote backends)
     int64_t remote_requests = 0, prompt_tokens = 0, completion_tokens = 0;
@@ -244,6 +246,7 @@ class CaptionBatcher::Impl {
           job.video_text = c.text;
         } else {
           job.texts[static_cast<size_t>(q.segment)] = c.text;
+          job.reranked[static_cast<size_t>(q.segment)] = {c.clip_similarity, c.rerank_score, c.candidates};
           job.have_text[static_cast<size_t>(q.segment)] = true;
         }
         if (q.record >= 0) job.requests[static_cast<size_t>(q.record)]["answer"] = c.text;
@@ -306,7 +309,8 @@ class CaptionBatcher::Impl {
         std::vector<Cue> cues;
         for (size_t k = 0; k < job.segments.size(); ++k) {
           const auto& seg = job.segments[k];
-          cues.push_back({seg.start_s, seg.end_s, job.pts[job.first_sample[k] + seg.frame_times.size() / 2], job.texts[k]});
+          cues.push_back({seg.start_s, seg.end_s, job.pts[job.first_sample[k] + seg.frame_times.size() / 2], job.texts[k],
+                          job.reranked[k]});
         }
         r.cues = merge_adjacent(cues);
         r.video_caption = opts_.mode == CaptionMode::kGrid && opts_.video_caption && !job.texts.empty() ? job.texts[0]

@@ -6,6 +6,11 @@
 
 namespace clipcap {
 
+nlohmann::ordered_json rerank_json(const RerankScores& r) {
+  if (r.candidates == 0) return nullptr;
+  return {{"clip_similarity", r.clip_similarity}, {"rerank_score", r.rerank_score}, {"candidates", r.candidates}};
+}
+
 nlohmann::ordered_json caption_json(const std::vector<Cue>& cues, const std::string& lang) {
   nlohmann::ordered_json list = nlohmann::ordered_json::array();
   for (const Cue& c : cues) {
@@ -16,6 +21,7 @@ nlohmann::ordered_json caption_json(const std::vector<Cue>& cues, const std::str
                     {"start_s", rounded_seconds(c.start_s)},
                     {"end_s", rounded_seconds(c.end_s)},
                     {"frame_s", rounded_seconds(c.frame_s)}});
+    if (c.rerank.candidates > 0) list.back()["rerank"] = rerank_json(c.rerank);
   }
   return list;
 }

@@ -12,11 +12,18 @@
 
 namespace clipcap {
 
+// Reranked decoding's scores of a caption (model/clip_reranker.h); candidates 0: not reranked.
+struct RerankScores {
+  double clip_similarity = 0, rerank_score = 0;
+  int64_t candidates = 0;
+};
+
 struct Cue {
   double start_s = 0;  // cue start, seconds from the start of the video
   double end_s = 0;    // cue end (exclusive); the next cue starts here
   double frame_s = 0;  // presentation time of the frame the caption was made from
   std::string text;    // the caption
+  RerankScores rerank;
 };
 
 // Neighbouring cues with the same text become one (first start, last end, first frame time);

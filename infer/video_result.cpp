@@ -5,6 +5,7 @@
 
 #include "common/atomic_file.h"
 #include "common/error.h"
+#include "infer/caption_json_writer.h"
 #include "infer/subtitle_formats.h"
 
 namespace fs = std::filesystem;
@@ -22,11 +23,13 @@ nlohmann::json VideoResult::to_json() const {
   j["duration_s"] = rounded_seconds(duration_s);
   j["frames"] = frames;
   nlohmann::json segs = nlohmann::json::array();
-  for (const Cue& c : cues)
+  for (const Cue& c : cues) {
     segs.push_back({{"start_s", rounded_seconds(c.start_s)},
                     {"end_s", rounded_seconds(c.end_s)},
                     {"frame_s", rounded_seconds(c.frame_s)},
                     {"text", c.text}});
+    if (c.rerank.candidates > 0) segs.back()["rerank"] = rerank_json(c.rerank);
+  }
   j["segments"] = std::move(segs);
   if (!video_caption.empty()) j["video_caption"] = video_caption;
   if (requests > 0) j["usage"] = usage_json();

@@ -9,6 +9,7 @@
 #include "common/json_util.h"
 #include "image/image_io.h"
 #include "tests/test_support.h"
+#include "tests/test_video_support.h"
 
 namespace fs = std::filesystem;
 
@@ -184,7 +185,13 @@ TEST(InferCli, Int8WeightsCaptionLikeF32AndAreForCaptioningOnly) {
   ASSERT_EQ(f32.exit_code, 0) << f32.err;
   ASSERT_EQ(int8.exit_code, 0) << int8.err;
   EXPECT_EQ(std::count(f32.out.begin(), f32.out.end(), '\n'), 6) << f32.out;
-  EXPECT_EQ(int8.out, f32.out);
+  // Photos are far from any emoji: one near tie may flip (the 95 % bar is over the held-out split,
+  // tests/test_int8_captioner.cpp); five of the six must be f32's caption.
+  const auto a = test::split_lines(f32.out), b = test::split_lines(int8.out);
+  ASSERT_EQ(a.size(), b.size()) << int8.out;
+  size_t same = 0;
+  for (size_t i = 0; i < a.size(); ++i) same += a[i] == b[i];
+  EXPECT_GE(same, a.size() - 1) << "f32:\n" << f32.out << "int8:\n" << int8.out;
   const std::string dir = test::temp_dir("int8-refused");
   for (const std::string& cmd :
        {q(tool("clipcap-train")) + " --config " + q(test::source_path("configs/emoji-tiny.json")) + " --data " + dir +

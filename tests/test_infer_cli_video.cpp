@@ -3,6 +3,7 @@
 // line and exit 1, batches resume after a kill and split into shards.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -62,6 +63,24 @@ TEST(InferCliVideo, UniformWritesSrtVttJsonThatTileTheVideo) {
   EXPECT_EQ(read_file(stem + "_caption.vtt").rfind("WEBVTT\n", 0), 0u);
   // nothing but the outputs (no temporary files left behind)
   EXPECT_EQ(std::distance(fs::directory_iterator(out), fs::directory_iterator()), 3);
+}
+
+// --rerank clip on a video: every cue of the JSON subtitles says how its caption was chosen.
+TEST(InferCliVideo, RerankedCuesCarryTheirScores) {
+  auto video = test::colour_video();
+  const std::string out = test::temp_dir("cli-video-rerank");
+  auto r = test::run(shell_quote(test::tool("clipcap-infer")) + " video -m " +
+                     shell_quote(test::source_path("models/emoji-tiny")) + " --threads 1 -N 4 --beam 3 --rerank clip "
+                     "--rerank-candidates 4 --rerank-clip " + shell_quote(test::source_path("models/emoji-clip")) +
+                     " --out-dir " + shell_quote(out) + " " + shell_quote(video.path));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto cues = read_json_file(out + "/" + fs::path(video.path).stem().string() + "_caption.json");
+  expect_cues_tile(cues, video.duration_s);
+  for (const auto& c : cues) {
+    ASSERT_TRUE(c.contains("rerank")) << c.dump();
+    EXPECT_EQ(c["rerank"]["candidates"], 4);
+    EXPECT_LE(std::abs(c["rerank"]["clip_similarity"].get<double>()), 1.0);
+  }
 }
 
 TEST(InferCliVideo, ScenesCuesStartAtTheRealCuts) {
