@@ -74,6 +74,22 @@ std::string infer(const std::string& image, const std::string& flags = "") {
 
 }  // namespace
 
+// clipcap-serve --rerank clip: chat completions and /v1/captions answer clipcap-infer's reranked
+// caption, and /v1/captions names the scores it was chosen by.
+TEST(ServeCli, RerankedServerAnswersClipcapInfersRerankedCaption) {
+  const std::string flags = "--beam 3 --rerank clip --rerank-candidates 4 --rerank-clip " + source_path("models/emoji-clip");
+  Server s(flags);
+  const std::string image = fixture(kImage);
+  const std::string want = infer(image, flags);
+  Reply chat_reply = post_json(s, "/v1/chat/completions", chat(data_url(image)).dump());
+  EXPECT_EQ(chat_reply.json_body()["choices"][0]["message"]["content"], want) << chat_reply.body;
+  Reply raw = curl("-H 'Content-Type: image/png' --data-binary @" + image + " " + s.url("/v1/captions"));
+  const json body = raw.json_body();
+  EXPECT_EQ(body["caption"], want) << raw.body;
+  EXPECT_EQ(body["captions"][0]["rerank"]["candidates"], 4) << raw.body;
+  EXPECT_EQ(s.stop(), 0);
+}
+
 TEST(ServeCli, CaptionsEqualClipcapInferGreedySampledAndStreamed) {
   Server s("");
   const std::string image = fixture(kImage), other = fixture(kOther);
