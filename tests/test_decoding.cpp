@@ -265,6 +265,15 @@ TEST(Decoding, BadOptionsAreErrors) {
   o = {};
   o.max_len = static_cast<int>(tiny_gpt2()->config.n_positions) + 10;
   expect_error(o, "n_positions");
+  o = {};
+  o.rerank = "bleu";
+  expect_error(o, "rerank (--rerank) must be one of none, clip");
+  o = {};
+  o.rerank_candidates = 0;
+  expect_error(o, "rerank_candidates (--rerank-candidates) must be >= 1");
+  o = {};
+  o.rerank_weight = 1.5f;
+  expect_error(o, "rerank_weight (--rerank-weight) must be in [0, 1]");
 }
 
 TEST(Decoding, OptionsRoundTripThroughJson) {
