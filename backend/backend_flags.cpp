@@ -122,6 +122,7 @@ LoadedCaptioner load_captioner(const BackendFlags& f, const CLI::App& cmd) {
   load.dtype = f.runtime.torch_dtype();
   load.device = f.runtime.torch_device();
   load.int8_weights = f.runtime.int8_weights();
+  load.frozen = true;
   Captioner captioner = Captioner::load(f.model, load);
   DecodeOptions decoding = resolve_decoding(cmd, f, captioner.config().decoding);
   return {std::move(captioner), decoding};

@@ -229,6 +229,7 @@ int run(int argc, char** argv) {
     as.dtype = dtype;
     it = models.emplace(dtype, clipcap::bench::random_captioner(as.torch_dtype(), o.seed)).first;
     if (as.int8_weights()) it->second.quantize_int8();  // int8 weights, f32 activations
+    it->second.freeze_weights();  // as the executables load it (CLIPCAP_PLAIN_WEIGHTS=1: unpacked)
     return it->second;
   };
 

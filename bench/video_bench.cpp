@@ -84,6 +84,7 @@ int run(int argc, char** argv) {
   auto captioner = model_dir.empty() ? clipcap::bench::random_captioner(rt.torch_dtype(), seed)
                                      : clipcap::Captioner::load(model_dir, load);
   if (rt.int8_weights()) captioner.quantize_int8();  // the random one (a loaded one already is)
+  captioner.freeze_weights();  // as clipcap-infer loads it
   const double model_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_model).count();
 
   clipcap::VideoCaptionOptions opts;

@@ -25,6 +25,7 @@
 #include "data/embedding_dataset.h"
 #include "model/clip.h"
 #include "model/image_processor.h"
+#include "model/kernels/inference_matmul.h"
 #include "model/weights/safetensors.h"
 
 namespace fs = std::filesystem;
@@ -260,6 +261,7 @@ BuildResult build_embedding_dataset(const BuildOptions& opts) {
   const torch::Device device = opts.runtime.torch_device();
   clip->to(device);
   clip->eval();
+  freeze_weights_for_inference(*clip);  // it only embeds
   const bool projected = opts.embedding == "image_embeds";
   if (projected && clip->visual_projection.is_empty())
     throw Error(opts.clip + ": no visual_projection (a bare vision model): --embedding image_embeds needs a CLIPModel");

@@ -187,7 +187,15 @@ Captioner Captioner::load(const std::string& dir, const CaptionerLoadOptions& op
   Captioner c(std::move(cfg), vision, projection, mapping, gpt2, load_tokenizer(dir), ImageProcessor::from_dir(dir), dir);
   c.to(opts.device, opts.dtype);
   if (opts.int8_weights) c.quantize_int8();
+  if (opts.frozen) c.freeze_weights();
   return c;
+}
+
+void Captioner::freeze_weights() {
+  freeze_weights_for_inference(*vision_model_);
+  if (visual_projection_) freeze_weights_for_inference(*visual_projection_);
+  freeze_weights_for_inference(*mapping_);
+  freeze_weights_for_inference(*gpt2_);
 }
 
 void Captioner::quantize_int8() {

@@ -84,6 +84,9 @@ struct CaptionerLoadOptions {
   // Linear weights and the LM head quantised to int8 after loading (model/quantize.h); activations
   // stay in dtype. Inference only: such a captioner cannot be saved.
   bool int8_weights = false;
+  // Inference only: the weights are declared constant (Captioner::freeze_weights), so products may
+  // read copies in the kernels' layout. Not for a captioner that is going to be trained.
+  bool frozen = false;
 };
 
 struct CaptionerCreateOptions {
@@ -145,6 +148,7 @@ class Captioner {
   torch::ScalarType dtype() const { return dtype_; }
   bool int8_weights() const { return int8_weights_; }
   void quantize_int8();  // CaptionerLoadOptions::int8_weights, for a captioner already built
+  void freeze_weights();  // CaptionerLoadOptions::frozen (freeze_weights_for_inference, every part)
 
   // Every weight under its model.safetensors name (clip.vision_model.*, mapping.*, gpt2.*).
   std::vector<std::pair<std::string, torch::Tensor>> named_weights() const;

@@ -8,6 +8,7 @@
 #include "common/error.h"
 #include "model/clip.h"
 #include "model/image_processor.h"
+#include "model/kernels/inference_matmul.h"
 #include "model/tokenizers/clip_tokenizer.h"
 #include "model/weights/weight_source.h"
 
@@ -34,6 +35,7 @@ ClipEmbedder::ClipEmbedder(const std::string& clip_dir, const std::string& flag,
   if (!impl_->clip->text_model || !impl_->clip->visual_projection || !impl_->clip->text_projection)
     throw Error(clip_dir + ": " + flag + " needs both towers and both projections (a full CLIPModel)");
   impl_->clip->eval();
+  freeze_weights_for_inference(*impl_->clip);  // scoring and reranking only
   impl_->tokenizer = ClipBpeTokenizer::from_dir(clip_dir);
   const CLIPTextConfig& text = impl_->clip->config.text;
   if (impl_->tokenizer->vocab_size() > text.vocab_size)

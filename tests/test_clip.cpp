@@ -9,6 +9,7 @@
 #include "common/error.h"
 #include "common/json_util.h"
 #include "model/clip.h"
+#include "model/kernels/inference_matmul.h"
 #include "model/weights/safetensors.h"
 #include "tests/test_support.h"
 
@@ -120,6 +121,15 @@ TEST(CLIPGolden, VisionThroughOneDnnLinearsMatchesTheReference) {
   const torch::Tensor want = E("vision.pooler_output");
   for (int64_t c = 0; c < copies; ++c)
     EXPECT_TENSOR_NEAR(out.pooler_output.slice(0, c * pixels.size(0), (c + 1) * pixels.size(0)), want, kTol) << c;
+}
+
+TEST(CLIPGolden, FrozenVisionTowerGivesTheReferenceActivations) {
+  torch::NoGradGuard no_grad;
+  clipcap::CLIPModel clip = clipcap::load_clip(fixture("tiny-clip"));  // not the shared one
+  clipcap::freeze_weights_for_inference(*clip);
+  const torch::Tensor& pixels = E("vision.pixel_values");
+  for (int run = 0; run < 2; ++run)
+    EXPECT_TENSOR_NEAR(clip->vision_model->forward(pixels).pooler_output, E("vision.pooler_output"), kTol) << "run " << run;
 }
 
 TEST(CLIPGolden, TextSingleSequences) {

@@ -9,6 +9,7 @@
 #include "common/error.h"
 #include "common/json_util.h"
 #include "model/gpt2.h"
+#include "model/kernels/inference_matmul.h"
 #include "model/weights/safetensors.h"
 #include "tests/test_support.h"
 
@@ -235,6 +236,19 @@ TEST(GPT2Golden, GreedyTokensWithTheCache) {
   torch::NoGradGuard no_grad;
   const torch::Tensor& want = E("gpt2.greedy.tokens");
   EXPECT_TENSOR_EQ(greedy(tiny_gpt2(), E("gpt2.greedy.prefix_embeds"), want.size(1)), want);
+}
+
+// Frozen for inference (the executables' load), products read packed weight copies from their
+// second use on: the golden tokens and activations still hold, with every weight packed.
+TEST(GPT2Golden, FrozenWeightsGiveTheGoldenTokensAndActivations) {
+  torch::NoGradGuard no_grad;
+  clipcap::GPT2 gpt2 = clipcap::load_gpt2(fixture("tiny-gpt2"));  // not the shared one
+  clipcap::freeze_weights_for_inference(*gpt2);
+  const torch::Tensor& want = E("gpt2.greedy.tokens");
+  for (int run = 0; run < 2; ++run)
+    EXPECT_TENSOR_EQ(greedy(gpt2, E("gpt2.greedy.prefix_embeds"), want.size(1)), want) << "run " << run;
+  const torch::Tensor& ids = E("gpt2.batch.input_ids");
+  EXPECT_TENSOR_NEAR(gpt2->forward(gpt2->embed(ids), E("gpt2.batch.attention_mask")), E("gpt2.batch.last_hidden_state"), kTol);
 }
 
 TEST(GPT2Load, StoredLmHeadThatDiffersIsUsed) {

@@ -1,11 +1,13 @@
 // model/kernels/inference_matmul.h (oneDNN linears with the activation fused) against libtorch's own
 // linear + activation: both weight layouts, row counts on each side of the primitive switch,
-// every fusable activation, bf16, strided inputs, and the autograd fallback.
+// every fusable activation, bf16, strided inputs, and the autograd fallback; frozen weights'
+// packed copies (model/kernels/packed_weights.h).
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
 #include "model/kernels/activations.h"
 #include "model/kernels/inference_matmul.h"
+#include "model/kernels/packed_weights.h"
 
 namespace {
 
@@ -160,6 +162,94 @@ TEST(InferenceLinear, Bf16ProductWithAnF32Result) {
     EXPECT_EQ(rounded.scalar_type(), torch::kBFloat16);
     EXPECT_TRUE(torch::equal(got.to(torch::kBFloat16), rounded)) << rows;
   }
+}
+
+// ---- frozen weights, packed in the kernels' layout ---------------------------------------------
+
+struct PackCase {
+  torch::ScalarType dtype;
+  WeightLayout layout;
+  int64_t rows;
+};
+
+// Packing changes where the weights are read from, never a result: the first use (stored layout)
+// and every later one (packed) agree bit for bit, for any row count, both layouts, f32 and bf16,
+// with a bias and a fused activation. A resumed batch job relies on it.
+TEST(PackedWeights, FrozenWeightsGiveTheSameBitsBeforeAndAfterPacking) {
+  if (!clipcap::weight_packing_enabled()) GTEST_SKIP() << "CLIPCAP_PLAIN_WEIGHTS is set";
+  torch::NoGradGuard no_grad;
+  torch::manual_seed(21);
+  const int64_t K = 96, N = 200;  // N not a multiple of the 64-wide blocks: padding
+  for (auto dtype : {torch::kFloat, torch::kBFloat16})
+    for (auto layout : {WeightLayout::out_in, WeightLayout::in_out})
+      for (int64_t rows : {1, 5, 16, 70}) {
+        const torch::Tensor w_out_in = (torch::randn({N, K}) * 0.1).to(dtype);
+        const torch::Tensor w = layout == WeightLayout::out_in ? w_out_in : w_out_in.t().contiguous();
+        const torch::Tensor b = torch::randn({N}).to(dtype);
+        const torch::Tensor x = torch::randn({rows, K}).to(dtype);
+        clipcap::freeze_weight(w);
+        const size_t before = clipcap::packed_weight_count();
+        const torch::Tensor first = clipcap::inference_linear(x, w, b, layout, clipcap::gelu_new);
+        EXPECT_EQ(clipcap::packed_weight_count(), before) << "packed on its first use";
+        const torch::Tensor second = clipcap::inference_linear(x, w, b, layout, clipcap::gelu_new);
+        EXPECT_EQ(clipcap::packed_weight_count(), before + 1) << "not packed on its second use";
+        const torch::Tensor third = clipcap::inference_linear(x, w, b, layout, clipcap::gelu_new);
+        const std::string where = std::string(dtype == torch::kFloat ? "f32" : "bf16") +
+                                  (layout == WeightLayout::out_in ? " (out, in) " : " (in, out) ") + std::to_string(rows) + " rows";
+        EXPECT_TRUE(torch::equal(first, second)) << where;
+        EXPECT_TRUE(torch::equal(second, third)) << where;
+        const double tol = dtype == torch::kFloat ? 1e-5 : 3e-2;
+        const torch::Tensor want = reference(x.to(torch::kFloat), w_out_in.to(torch::kFloat), b.to(torch::kFloat), clipcap::gelu_new);
+        EXPECT_LT((third.to(torch::kFloat) - want).abs().max().item<double>(), tol) << where;
+      }
+}
+
+TEST(PackedWeights, AWeightChangedInPlaceIsRepacked) {
+  if (!clipcap::weight_packing_enabled()) GTEST_SKIP() << "CLIPCAP_PLAIN_WEIGHTS is set";
+  torch::NoGradGuard no_grad;
+  torch::manual_seed(22);
+  torch::Tensor w = torch::randn({128, 64});
+  const torch::Tensor x = torch::randn({3, 64});
+  clipcap::freeze_weight(w);
+  clipcap::inference_linear(x, w, torch::Tensor(), WeightLayout::out_in);
+  const torch::Tensor before = clipcap::inference_linear(x, w, torch::Tensor(), WeightLayout::out_in);
+  w.mul_(2);  // libtorch's in-place op moves the version counter
+  const torch::Tensor after = clipcap::inference_linear(x, w, torch::Tensor(), WeightLayout::out_in);
+  EXPECT_TRUE(torch::allclose(after, before * 2, 1e-5, 1e-5));
+  const torch::Tensor packed_again = clipcap::inference_linear(x, w, torch::Tensor(), WeightLayout::out_in);
+  EXPECT_TRUE(torch::equal(packed_again, after));
+}
+
+// Training writes its weights through raw pointers (the fused optimizer), which no version counter
+// sees: weights that were never frozen are read where they are, every time.
+TEST(PackedWeights, WeightsNotFrozenAreNeverPackedAndRawWritesAreSeen) {
+  torch::NoGradGuard no_grad;
+  torch::manual_seed(23);
+  torch::Tensor w = torch::randn({128, 64});
+  const torch::Tensor x = torch::randn({4, 64});
+  const size_t before = clipcap::packed_weight_count();
+  for (int i = 0; i < 3; ++i) clipcap::inference_linear(x, w, torch::Tensor(), WeightLayout::out_in);
+  EXPECT_EQ(clipcap::packed_weight_count(), before);
+  float* raw = w.data_ptr<float>();
+  for (int64_t i = 0; i < w.numel(); ++i) raw[i] = -raw[i];
+  const torch::Tensor y = clipcap::inference_linear(x, w, torch::Tensor(), WeightLayout::out_in);
+  EXPECT_LT((y - reference(x, w, torch::Tensor(), nullptr)).abs().max().item<double>(), 1e-5);
+}
+
+TEST(PackedWeights, AFreedWeightsCopyGoesAndAModuleFreezesAllItsWeights) {
+  if (!clipcap::weight_packing_enabled()) GTEST_SKIP() << "CLIPCAP_PLAIN_WEIGHTS is set";
+  torch::NoGradGuard no_grad;
+  torch::manual_seed(24);
+  const torch::Tensor x = torch::randn({2, 32});
+  const size_t before = clipcap::packed_weight_count();
+  {
+    torch::nn::Linear fc1(32, 48), fc2(48, 16);
+    torch::nn::Sequential net(fc1, fc2);
+    clipcap::freeze_weights_for_inference(*net);
+    for (int i = 0; i < 2; ++i) clipcap::inference_linear(fc2, clipcap::inference_linear(fc1, x));
+    EXPECT_EQ(clipcap::packed_weight_count(), before + 2);
+  }
+  EXPECT_EQ(clipcap::packed_weight_count(), before);
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 
 #include "model/kernels/int8_linear.h"
 #include "model/kernels/onednn.h"
+#include "model/kernels/packed_weights.h"
 
 namespace clipcap {
 
@@ -27,29 +28,40 @@ Epilogue epilogue_of(Activation act) {
   return {};
 }
 
-// Few rows: a matrix-vector-like product, where the inner-product primitive streams the weights
-// best; from 16 rows on, matmul's blocked kernels (the crossover measured on GPT-2 and CLIP shapes:
+// Weights in their stored layout (not packed yet, or packing off): with few rows, a matrix-vector-like
+// product, where the inner-product primitive streams the weights best; from 16 rows on, matmul's
+// blocked kernels (the crossover measured on GPT-2 and CLIP shapes:
 // bench/README.md, "Measurements behind code decisions").
 constexpr int64_t kMatmulMinRows = 16;
 
 enum Desc { kSrc, kWeights, kBias, kDst };  // OnednnOp::descs
 
-OnednnOp prepare_linear(int64_t M, int64_t K, int64_t N, memory::data_type dt, memory::data_type out_dt,
-                        WeightLayout layout, const Epilogue& ep, bool has_bias) {
+dnnl::primitive_attr attr_of(const Epilogue& ep) {
   dnnl::primitive_attr attr;
   if (ep.alg != dnnl::algorithm::undef) {
     dnnl::post_ops ops;
     ops.append_eltwise(1.f, ep.alg, ep.alpha, ep.beta);
     attr.set_post_ops(ops);
   }
+  return attr;
+}
+
+// The weights' stored layout as matmul's (K, N) operand.
+memory::desc plain_weights(int64_t K, int64_t N, memory::data_type dt, WeightLayout layout) {
+  return memory::desc({K, N}, dt, layout == WeightLayout::out_in ? memory::format_tag::ba : memory::format_tag::ab);
+}
+
+OnednnOp prepare_linear(int64_t M, int64_t K, int64_t N, memory::data_type dt, memory::data_type out_dt,
+                        WeightLayout layout, const Epilogue& ep, bool has_bias, bool matmul_only) {
+  const dnnl::primitive_attr attr = attr_of(ep);
   OnednnOp op;
   op.descs.resize(4);
   memory::desc &src = op.descs[kSrc], &weights = op.descs[kWeights], &bias = op.descs[kBias], &dst = op.descs[kDst];
   src = memory::desc({M, K}, dt, memory::format_tag::ab);
   dst = memory::desc({M, N}, out_dt, memory::format_tag::ab);
   const bool stored_out_in = layout == WeightLayout::out_in;
-  if (M >= kMatmulMinRows) {
-    weights = memory::desc({K, N}, dt, stored_out_in ? memory::format_tag::ba : memory::format_tag::ab);
+  if (M >= kMatmulMinRows || matmul_only) {
+    weights = plain_weights(K, N, dt, layout);
     if (has_bias) bias = memory::desc({1, N}, dt, memory::format_tag::ab);
     dnnl::matmul::desc desc = has_bias ? dnnl::matmul::desc(src, weights, bias, dst) : dnnl::matmul::desc(src, weights, dst);
     op.primitive = dnnl::matmul(dnnl::matmul::primitive_desc(desc, attr, onednn_engine()));
@@ -61,6 +73,28 @@ OnednnOp prepare_linear(int64_t M, int64_t K, int64_t N, memory::data_type dt, m
                                                       : dnnl::inner_product_forward::desc(kind, src, weights, dst);
     op.primitive = dnnl::inner_product_forward(dnnl::inner_product_forward::primitive_desc(desc, attr, onednn_engine()));
   }
+  return op;
+}
+
+// matmul for any number of rows with the weights in the layout its kernel prefers (descs[kWeights]),
+// packed once by packed_weight(). Unsupported where that kernel is oneDNN's reference code or the
+// preferred layout is the stored one (nothing to gain).
+OnednnOp prepare_packed_linear(int64_t M, int64_t K, int64_t N, memory::data_type dt, memory::data_type out_dt,
+                               WeightLayout layout, const Epilogue& ep, bool has_bias) {
+  const dnnl::primitive_attr attr = attr_of(ep);
+  OnednnOp op;
+  op.descs.resize(4);
+  op.descs[kSrc] = memory::desc({M, K}, dt, memory::format_tag::ab);
+  op.descs[kDst] = memory::desc({M, N}, out_dt, memory::format_tag::ab);
+  if (has_bias) op.descs[kBias] = memory::desc({1, N}, dt, memory::format_tag::ab);
+  const memory::desc any({K, N}, dt, memory::format_tag::any);
+  dnnl::matmul::desc desc = has_bias ? dnnl::matmul::desc(op.descs[kSrc], any, op.descs[kBias], op.descs[kDst])
+                                     : dnnl::matmul::desc(op.descs[kSrc], any, op.descs[kDst]);
+  dnnl::matmul::primitive_desc pd(desc, attr, onednn_engine());
+  op.descs[kWeights] = pd.weights_desc();
+  const std::string impl = pd.impl_info_str();
+  op.supported = impl.find("ref") == std::string::npos && !(op.descs[kWeights] == plain_weights(K, N, dt, layout));
+  if (op.supported) op.primitive = dnnl::matmul(pd);
   return op;
 }
 
@@ -116,19 +150,43 @@ torch::Tensor inference_linear(const torch::Tensor& x, const torch::Tensor& weig
   const torch::Tensor b = bias.defined() ? bias.contiguous() : bias;
   const int64_t M = rows.size(0);
   const memory::data_type dt = onednn_dtype(x.scalar_type()), out_dt = onednn_dtype(result_dtype);
-  const OnednnKey key{0, M, K, N, static_cast<int64_t>(dt), static_cast<int64_t>(out_dt), static_cast<int64_t>(layout),
-                      static_cast<int64_t>(ep.alg), onednn_bits(ep.alpha), onednn_bits(ep.beta), b.defined()};
-  const OnednnOp& op = onednn_op(key, [&] { return prepare_linear(M, K, N, dt, out_dt, layout, ep, b.defined()); });
-  if (!op.supported) return libtorchs();
-  torch::Tensor out = at::empty({M, N}, x.options().dtype(result_dtype));
-  std::unordered_map<int, memory> args{
-      {DNNL_ARG_SRC, onednn_memory(op.descs[kSrc], rows)},
-      {DNNL_ARG_WEIGHTS, onednn_memory(op.descs[kWeights], w)},
-      {DNNL_ARG_DST, onednn_memory(op.descs[kDst], out)},
+  const OnednnKey shape{M, K, N, static_cast<int64_t>(dt), static_cast<int64_t>(out_dt), static_cast<int64_t>(layout),
+                        static_cast<int64_t>(ep.alg), onednn_bits(ep.alpha), onednn_bits(ep.beta), b.defined()};
+  auto run = [&](const OnednnOp& op, const torch::Tensor& weights) {
+    torch::Tensor out = at::empty({M, N}, x.options().dtype(result_dtype));
+    std::unordered_map<int, memory> args{
+        {DNNL_ARG_SRC, onednn_memory(op.descs[kSrc], rows)},
+        {DNNL_ARG_WEIGHTS, onednn_memory(op.descs[kWeights], weights)},
+        {DNNL_ARG_DST, onednn_memory(op.descs[kDst], out)},
+    };
+    if (b.defined()) args.emplace(DNNL_ARG_BIAS, onednn_memory(op.descs[kBias], b));
+    onednn_run(op, std::move(args));
+    return out.view(out_shape);
   };
-  if (b.defined()) args.emplace(DNNL_ARG_BIAS, onednn_memory(op.descs[kBias], b));
-  onednn_run(op, std::move(args));
-  return out.view(out_shape);
+  bool matmul_only = false;
+  if (weight_packing_enabled() && weight.is_contiguous()) {
+    OnednnKey key{2};
+    key.insert(key.end(), shape.begin(), shape.end());
+    const OnednnOp& op = onednn_op(key, [&] { return prepare_packed_linear(M, K, N, dt, out_dt, layout, ep, b.defined()); });
+    if (op.supported) {
+      const torch::Tensor packed = packed_weight(weight, plain_weights(K, N, dt, layout), op.descs[kWeights]);
+      if (packed.defined()) return run(op, packed);
+      // Not packed yet: the same matmul kernel on the stored layout (it packs a copy itself), whose
+      // results are bit for bit the packed run's, so no result depends on whether this weight was
+      // seen before (a resumed job writes what an uninterrupted one does).
+      matmul_only = true;
+    }
+  }
+  OnednnKey key{0, matmul_only};
+  key.insert(key.end(), shape.begin(), shape.end());
+  const OnednnOp& op = onednn_op(key, [&] { return prepare_linear(M, K, N, dt, out_dt, layout, ep, b.defined(), matmul_only); });
+  if (!op.supported) return libtorchs();
+  return run(op, w);
+}
+
+void freeze_weights_for_inference(const torch::nn::Module& module) {
+  for (const auto& p : module.parameters()) freeze_weight(p);
+  for (const auto& b : module.buffers()) freeze_weight(b);
 }
 
 torch::Tensor inference_linear(torch::nn::Linear& linear, const torch::Tensor& x, Activation act) {
