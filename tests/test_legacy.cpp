@@ -102,6 +102,15 @@ TEST(Legacy, OtherStrategiesAreRefused) {
   }
 }
 
+// Reranking needs candidates, which upstream's greedy algorithm does not write.
+TEST(Legacy, RerankingIsRefusedByName) {
+  Captioner& cap = legacy_model();
+  DecodeOptions opts = cap.config().decoding;
+  opts.rerank = "clip";
+  auto embeds = torch::zeros({1, cap.config().mapping.input_size});
+  test::expect_error([&] { cap.candidates_for(embeds, opts, 4); }, {"legacy", "no candidates to rerank"});
+}
+
 TEST(Legacy, TrainLossMatchesUpstream) {
   Captioner& cap = legacy_model();
   torch::NoGradGuard no_grad;

@@ -275,6 +275,9 @@ TEST(OpenAIBackend, BeamSearchAndBadFlagsAreRefusedBeforeAnyRequest) {
   beam.strategy = "beam";
   beam.beam_size = 3;
   test::expect_error([&] { chat_params(beam, 0); }, {"--strategy beam", "greedy or sample"});
+  DecodeOptions reranked;  // a remote endpoint writes one caption: nothing to rerank
+  reranked.rerank = "clip";
+  test::expect_error([&] { chat_params(reranked, 0); }, {"--rerank clip", "local backend"});
   OpenAIBackendOptions o;
   o.endpoint = endpoint("localhost:8000/v1");
   test::expect_error([&] { OpenAIBackend b(o); }, {"--endpoint", "http:// or https://"});
