@@ -168,14 +168,13 @@ torch::Tensor inference_linear(const torch::Tensor& x, const torch::Tensor& weig
     OnednnKey key{2};
     key.insert(key.end(), shape.begin(), shape.end());
     const OnednnOp& op = onednn_op(key, [&] { return prepare_packed_linear(M, K, N, dt, out_dt, layout, ep, b.defined()); });
-    if (op.supported) {
-      const torch::Tensor packed = packed_weight(weight, plain_weights(K, N, dt, layout), op.descs[kWeights]);
-      if (packed.defined()) return run(op, packed);
-      // Not packed yet: the same matmul kernel on the stored layout (it packs a copy itself), whose
-      // results are bit for bit the packed run's, so no result depends on whether this weight was
-      // seen before (a resumed job writes what an uninterrupted one does).
-      matmul_only = true;
-    }
+    const PackedWeight packed = op.supported ? packed_weight(weight, plain_weights(K, N, dt, layout), op.descs[kWeights])
+                                             : PackedWeight{};
+    if (packed.bytes.defined()) return run(op, packed.bytes);
+    // A frozen weight not packed yet: the same matmul kernel on the stored layout (it packs a copy
+    // itself), whose results are bit for bit the packed run's, so no result depends on whether
+    // this weight was seen before (a resumed job writes what an uninterrupted one does).
+    matmul_only = packed.frozen;
   }
   OnednnKey key{0, matmul_only};
   key.insert(key.end(), shape.begin(), shape.end());

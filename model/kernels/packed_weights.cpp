@@ -23,7 +23,6 @@ struct Packed {
   explicit Packed(const torch::Tensor& weight) : storage(weight.storage().getWeakStorageImpl()) {}
   c10::weak_intrusive_ptr<c10::StorageImpl> storage;
   int64_t version = 0;
-  int uses = 0;
   dnnl::memory::desc desc;
   torch::Tensor bytes;  // undefined until the second use
 };
@@ -78,7 +77,7 @@ bool weight_packing_enabled() {
   return !plain;
 }
 
-torch::Tensor packed_weight(const torch::Tensor& weight, const dnnl::memory::desc& plain, const dnnl::memory::desc& packed) {
+PackedWeight packed_weight(const torch::Tensor& weight, const dnnl::memory::desc& plain, const dnnl::memory::desc& packed) {
   if (!weight_packing_enabled() || packed == plain || !weight.has_storage()) return {};
   Cache& c = cache();
   const WeightKey key = key_of(weight);
@@ -91,21 +90,20 @@ torch::Tensor packed_weight(const torch::Tensor& weight, const dnnl::memory::des
     c.weights.erase(it);
     it = c.weights.end();
   }
-  if (it == c.weights.end()) {
+  if (it == c.weights.end()) {  // its first use: remembered, not packed
     drop_freed(c.weights, [](const Packed& p) { return p.storage.expired(); });
     Packed first(weight);
     first.version = version;
-    first.uses = 1;
     first.desc = packed;
     c.weights.emplace(key, std::move(first));
-    return {};
+    return {true, {}};
   }
   Packed& p = it->second;
   // Another product shape wants another layout (CPUs whose kernels block by the row count): that
-  // one runs on the plain weights rather than repack back and forth.
-  if (!(p.desc == packed)) return {};
+  // one runs on the stored weights rather than repack back and forth.
+  if (!(p.desc == packed)) return {true, {}};
   if (!p.bytes.defined()) p.bytes = pack(weight, plain, packed);
-  return p.bytes;
+  return {true, p.bytes};
 }
 
 void freeze_weight(const torch::Tensor& weight) {

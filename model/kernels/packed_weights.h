@@ -1,8 +1,8 @@
 // Inference weights in the blocked layout oneDNN's matrix kernels read, made once per weight and
 // kept while the weight lives:
 //
-//   torch::Tensor packed = clipcap::packed_weight(weight, plain_desc, op.descs[kWeights]);
-//   if (packed.defined()) ... run the primitive on clipcap::onednn_memory(op.descs[kWeights], packed)
+//   clipcap::PackedWeight p = clipcap::packed_weight(weight, plain_desc, op.descs[kWeights]);
+//   if (p.bytes.defined()) ... run the primitive on clipcap::onednn_memory(op.descs[kWeights], p.bytes)
 //
 // Why: given weights in their stored (plain) layout, oneDNN's matmul copies them into its blocked
 // layout (bf16: pairs of K interleaved for the dot-product instructions) on every call. With a few
@@ -27,9 +27,13 @@
 
 namespace clipcap {
 
-// The packed copy of `weight` (memory laid out as `plain`) in the layout `packed`; undefined when
-// packing is off, the weight is not frozen, `packed` equals `plain`, or this is its first use.
-torch::Tensor packed_weight(const torch::Tensor& weight, const dnnl::memory::desc& plain, const dnnl::memory::desc& packed);
+struct PackedWeight {
+  bool frozen = false;  // the weight is frozen and packing is on (then run the packed layout's kernel)
+  torch::Tensor bytes;  // its copy in the packed layout; undefined on its first use
+};
+
+// The packed copy of `weight` (memory laid out as `plain`) in the layout `packed`.
+PackedWeight packed_weight(const torch::Tensor& weight, const dnnl::memory::desc& plain, const dnnl::memory::desc& packed);
 
 bool weight_packing_enabled();
 
