@@ -1,6 +1,7 @@
 #include "backend/caption_backend.h"
 
 #include <algorithm>
+#include <cmath>
 
 namespace clipcap {
 
@@ -24,12 +25,12 @@ std::vector<Caption> CaptionBackend::caption_images(const std::vector<Image>& im
   return out;
 }
 
-nlohmann::json rerank_json(const Caption& c) {
-  if (c.candidates == 0) return nullptr;
-  return {{"clip_similarity", c.clip_similarity},
-          {"rerank_score", c.rerank_score},
-          {"candidates", c.candidates},
-          {"mean_logprob", c.scored_tokens > 0 ? nlohmann::json(c.mean_logprob()) : nlohmann::json(nullptr)}};
+nlohmann::json rerank_json(const RerankScores& r) {
+  if (r.candidates == 0) return nullptr;
+  return {{"clip_similarity", r.clip_similarity},
+          {"rerank_score", r.rerank_score},
+          {"candidates", r.candidates},
+          {"mean_logprob", std::isnan(r.mean_logprob) ? nlohmann::json(nullptr) : nlohmann::json(r.mean_logprob)}};
 }
 
 }  // namespace clipcap

@@ -54,9 +54,10 @@ class BackendUnavailable : public Error {
   using Error::Error;
 };
 
-// The scores behind a reranked caption, for the JSON outputs: {"clip_similarity", "rerank_score",
-// "candidates", "mean_logprob"}; null when the caption was not reranked.
-nlohmann::json rerank_json(const Caption& c);
+// The scores behind a reranked caption, for every JSON output (images, cues, eval records, the
+// server): {"clip_similarity", "rerank_score", "candidates", "mean_logprob"}; null when the caption
+// was not reranked.
+nlohmann::json rerank_json(const RerankScores& r);
 
 class CaptionBackend {
  public:

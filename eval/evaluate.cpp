@@ -217,7 +217,7 @@ nlohmann::json evaluate(CaptionBackend& backend, const EvaluateOptions& opts) {
       const DatasetEntry& e = ds.entries()[static_cast<size_t>(batch[i])];
       // Metrics over the images that happened to succeed would not be comparable: stop.
       if (!captions.at(i).error.empty()) throw Error(e.image + ": no caption: " + captions[i].error);
-      records.push_back({e.image, captions[i].text, e.captions, rerank_json(captions[i])});
+      records.push_back({e.image, captions[i].text, e.captions, rerank_json(captions[i].rerank)});
       usage.prompt_tokens += captions[i].prompt_tokens;
       usage.completion_tokens += captions[i].tokens;
     }

@@ -246,7 +246,7 @@ class CaptionBatcher::Impl {
           job.video_text = c.text;
         } else {
           job.texts[static_cast<size_t>(q.segment)] = c.text;
-          job.reranked[static_cast<size_t>(q.segment)] = {c.clip_similarity, c.rerank_score, c.candidates};
+          job.reranked[static_cast<size_t>(q.segment)] = c.rerank;
           job.have_text[static_cast<size_t>(q.segment)] = true;
         }
         if (q.record >= 0) job.requests[static_cast<size_t>(q.record)]["answer"] = c.text;

@@ -2,14 +2,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include "backend/caption_backend.h"
 #include "common/atomic_file.h"
 
 namespace clipcap {
-
-nlohmann::ordered_json rerank_json(const RerankScores& r) {
-  if (r.candidates == 0) return nullptr;
-  return {{"clip_similarity", r.clip_similarity}, {"rerank_score", r.rerank_score}, {"candidates", r.candidates}};
-}
 
 nlohmann::ordered_json caption_json(const std::vector<Cue>& cues, const std::string& lang) {
   nlohmann::ordered_json list = nlohmann::ordered_json::array();

@@ -8,7 +8,7 @@
 // start/end/lang/text are upstream's keys and formats (SRT time strings, now rounded rather than
 // truncated), so readers of upstream's files keep working; start_s/end_s (the same times as
 // numbers, rounded to the millisecond) and frame_s (the time of the frame the caption was made
-// from) are additions, and "rerank" {"clip_similarity", "rerank_score", "candidates"} when the
+// from) are additions, and "rerank" (backend/caption_backend.h rerank_json) when the
 // caption was reranked (--rerank clip). The text is kept as the model wrote it ("" stays "").
 #pragma once
 
@@ -20,8 +20,6 @@
 
 namespace clipcap {
 
-// A cue's "rerank" object; null when its caption was not reranked.
-nlohmann::ordered_json rerank_json(const RerankScores& r);
 nlohmann::ordered_json caption_json(const std::vector<Cue>& cues, const std::string& lang = "en");
 void write_caption_json(const std::string& path, const std::vector<Cue>& cues, const std::string& lang = "en");
 

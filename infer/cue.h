@@ -10,13 +10,9 @@
 #include <string>
 #include <vector>
 
-namespace clipcap {
+#include "model/caption.h"
 
-// Reranked decoding's scores of a caption (model/clip_reranker.h); candidates 0: not reranked.
-struct RerankScores {
-  double clip_similarity = 0, rerank_score = 0;
-  int64_t candidates = 0;
-};
+namespace clipcap {
 
 struct Cue {
   double start_s = 0;  // cue start, seconds from the start of the video

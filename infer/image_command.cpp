@@ -52,7 +52,7 @@ int64_t caption_image_files(CaptionBackend& backend, const std::vector<std::stri
         const Image& img = batch[next];
         const Caption& c = captions[next++];
         caption = c.text;
-        reranked = rerank_json(c);
+        reranked = rerank_json(c.rerank);
         usage_prompt = c.prompt_tokens;
         usage_of_item = c.tokens;
         if (!c.error.empty()) error = files[i] + ": " + c.error;  // a remote endpoint gave up on it

@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "backend/caption_backend.h"
 #include "common/atomic_file.h"
 #include "common/error.h"
 #include "infer/caption_json_writer.h"

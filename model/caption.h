@@ -8,6 +8,16 @@
 
 namespace clipcap {
 
+// Reranked decoding's scores of a caption (model/clip_reranker.h): the chosen candidate's cosine
+// with the image in the reranking CLIP's space, its rerank score, how many candidates it was chosen
+// from, and its mean token log-probability (candidates 0: not reranked).
+struct RerankScores {
+  double clip_similarity = std::numeric_limits<double>::quiet_NaN();
+  double rerank_score = std::numeric_limits<double>::quiet_NaN();
+  int64_t candidates = 0;
+  double mean_logprob = std::numeric_limits<double>::quiet_NaN();
+};
+
 struct Caption {
   std::string text;
   // Sum of the log-probabilities of the caption's tokens (the EOS included when one was written);
@@ -16,12 +26,7 @@ struct Caption {
   int64_t scored_tokens = 0;  // tokens that sum covers
   int64_t tokens = 0;         // tokens written, the EOS not counted (scored_tokens > tokens: an EOS ended it)
   int64_t prompt_tokens = 0;  // remote backends: the prompt's tokens as the endpoint counted them (usage)
-  // Reranked decoding (model/clip_reranker.h): the chosen candidate's cosine with the image in the
-  // reranking CLIP's space, its rerank score, and how many candidates it was chosen from (NaN, 0:
-  // not reranked).
-  double clip_similarity = std::numeric_limits<double>::quiet_NaN();
-  double rerank_score = std::numeric_limits<double>::quiet_NaN();
-  int64_t candidates = 0;
+  RerankScores rerank;  // reranked decoding only
   // Non-empty: this request got no caption and text is empty (a remote backend gave up on it after
   // its retries; "<endpoint>: <problem>"). Batch callers record it and go on.
   std::string error;

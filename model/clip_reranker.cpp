@@ -61,9 +61,7 @@ std::vector<Caption> ClipReranker::choose(const torch::Tensor& image_features,
     const std::vector<double> scores = rerank_scores(lm, cosines, scale, weight);
     const auto best = static_cast<size_t>(std::max_element(scores.begin(), scores.end()) - scores.begin());
     Caption c = list[best];
-    c.clip_similarity = cosines[best];
-    c.rerank_score = scores[best];
-    c.candidates = k;
+    c.rerank = {cosines[best], scores[best], k, c.mean_logprob()};
     out.push_back(std::move(c));
   }
   return out;

@@ -35,8 +35,8 @@ class ClipReranker {
 
   // image_features (N, P): unit image embeddings in the CLIP's space; candidates[i]: image i's
   // captions with their log-probabilities. All candidate texts go through the text tower in one
-  // batch. Returns each image's best candidate (the first of equals) with clip_similarity,
-  // rerank_score and candidates set.
+  // batch. Returns each image's best candidate (the first of equals) with its
+  // RerankScores set.
   std::vector<Caption> choose(const torch::Tensor& image_features, const std::vector<std::vector<Caption>>& candidates,
                               double weight);
 

@@ -261,7 +261,7 @@ void CaptionServer::captions(Exchange& x) {
   for (const Caption& c : a.choices) {
     captions.push_back({{"text", c.text}, {"mean_logprob", c.scored_tokens > 0 ? json(c.mean_logprob()) : json(nullptr)},
                         {"finish_reason", finish_reason(c)}});
-    if (c.candidates > 0) captions.back()["rerank"] = rerank_json(c);
+    if (c.rerank.candidates > 0) captions.back()["rerank"] = rerank_json(c.rerank);
     tokens += c.scored_tokens;
   }
   x.res.set_content(json{{"id", x.id}, {"model", model_}, {"caption", a.choices.front().text}, {"captions", captions},

@@ -80,6 +80,7 @@ TEST(InferCliVideo, RerankedCuesCarryTheirScores) {
     ASSERT_TRUE(c.contains("rerank")) << c.dump();
     EXPECT_EQ(c["rerank"]["candidates"], 4);
     EXPECT_LE(std::abs(c["rerank"]["clip_similarity"].get<double>()), 1.0);
+    EXPECT_LT(c["rerank"]["mean_logprob"].get<double>(), 0.0);  // the same object as image captions'
   }
 }
 

@@ -151,9 +151,9 @@ TEST(ClipReranker, PicksTheCandidateTheClipPrefers) {
   const std::vector<Caption> chosen = reranker.choose(t, candidates, 1.0);
   for (size_t i = 0; i < 3; ++i) {
     EXPECT_EQ(chosen[i].text, texts[i]);
-    EXPECT_EQ(chosen[i].candidates, 3);
-    EXPECT_NEAR(chosen[i].clip_similarity, 1.0, 1e-4);
-    EXPECT_FALSE(std::isnan(chosen[i].rerank_score));
+    EXPECT_EQ(chosen[i].rerank.candidates, 3);
+    EXPECT_NEAR(chosen[i].rerank.clip_similarity, 1.0, 1e-4);
+    EXPECT_FALSE(std::isnan(chosen[i].rerank.rerank_score));
   }
   // W = 0: the language model's choice for every image.
   for (const Caption& c : reranker.choose(t, candidates, 0.0)) EXPECT_EQ(c.text, texts[0]);
@@ -192,9 +192,9 @@ TEST(LocalBackendRerank, OneCandidateCaptionsLikePlainDecodingWithItsScores) {
     ASSERT_EQ(plain.size(), one.size());
     for (size_t i = 0; i < plain.size(); ++i) {
       EXPECT_EQ(one[i].text, plain[i].text) << base.strategy << " image " << i;
-      EXPECT_EQ(one[i].candidates, 1);
-      EXPECT_GT(one[i].clip_similarity, -1.0);
-      EXPECT_TRUE(std::isnan(plain[i].clip_similarity));
+      EXPECT_EQ(one[i].rerank.candidates, 1);
+      EXPECT_GT(one[i].rerank.clip_similarity, -1.0);
+      EXPECT_TRUE(std::isnan(plain[i].rerank.clip_similarity));
     }
   }
 }
@@ -209,8 +209,8 @@ TEST(LocalBackendRerank, ImageEmbeddingsFromTheCaptionerMatchThoseFromThePixels)
   const auto c = own.caption_images(images, reranked(6, 0.5f, base));
   for (size_t i = 0; i < a.size(); ++i) {
     EXPECT_EQ(a[i].text, c[i].text);
-    EXPECT_NEAR(a[i].clip_similarity, c[i].clip_similarity, 1e-4);
-    EXPECT_EQ(a[i].candidates, 6);
+    EXPECT_NEAR(a[i].rerank.clip_similarity, c[i].rerank.clip_similarity, 1e-4);
+    EXPECT_EQ(a[i].rerank.candidates, 6);
   }
   EXPECT_TRUE(shared.embedding_space().has_value());
   EXPECT_FALSE(own.embedding_space().has_value());  // eval must give it images
@@ -227,7 +227,7 @@ TEST(LocalBackendRerank, SampledRerankingIsDeterministicForASeed) {
   const auto again = b.caption_images(images, reranked(5, 0.7f, sample));
   for (size_t i = 0; i < first.size(); ++i) {
     EXPECT_EQ(first[i].text, again[i].text);
-    EXPECT_DOUBLE_EQ(first[i].rerank_score, again[i].rerank_score);
+    EXPECT_DOUBLE_EQ(first[i].rerank.rerank_score, again[i].rerank.rerank_score);
   }
 }
 
