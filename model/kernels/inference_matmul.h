@@ -49,9 +49,10 @@ torch::Tensor inference_matmul(const torch::Tensor& a, const torch::Tensor& b);
 
 // Declares the module's weights constant from now on (inference only): inference_linear may then
 // multiply by copies in the blocked layout oneDNN's kernels read (model/kernels/packed_weights.h),
-// made on a weight's second use, bit for bit the same results, 1.4-2.6x faster decoding. A weight
-// later changed by libtorch's in-place ops is repacked (its version counter moved); raw writes
-// through data_ptr are not seen, so never freeze what is still being trained.
+// made on a weight's second use, bit for bit the same results (decoding 1.1-1.8x faster here:
+// bench/README.md, "Packed weights"). A weight later changed by libtorch's in-place ops is repacked
+// (its version counter moved); raw writes through data_ptr are not seen, so never freeze what is
+// still being trained.
 void freeze_weights_for_inference(const torch::nn::Module& module);
 
 // Whether inference_linear / inference_matmul would run through oneDNN (for tests and benchmarks).

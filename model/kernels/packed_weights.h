@@ -6,9 +6,9 @@
 //
 // Why: given weights in their stored (plain) layout, oneDNN's matmul copies them into its blocked
 // layout (bf16: pairs of K interleaved for the dot-product instructions) on every call. With a few
-// rows, as in decoding, that copy costs more than the product: packed once, a bf16 GPT-2 decoding
-// step for 16 rows took 9.2 ms instead of 24 ms, for 1 row 6.5 ms instead of 8.7 (bench/README.md,
-// "Measurements behind code decisions").
+// rows, as in decoding, that copy costs more than the product: packed once, the products of a bf16
+// GPT-2 decoding step for 16 rows took 9.2 ms instead of 24 ms, for 1 row 6.5 ms instead of 8.7
+// (bench/README.md, "Measurements behind code decisions"; whole decoding 1.1-1.8x, "Packed weights").
 //
 // Only weights declared constant (freeze_weights_for_inference, model/kernels/inference_matmul.h)
 // are packed: training writes its weights in place through raw pointers (train/optimizer.cpp), which
