@@ -20,11 +20,13 @@ ServeProcess::ServeProcess(const std::string& extra_flags, const std::string& mo
   dir_ = temp_dir("serve");
   const std::string cmd = tool("clipcap-serve") + " --model " + (model.empty() ? source_path("models/emoji-tiny") : model) +
                           " --port " + std::to_string(port) + " --threads 1 " + extra_flags;
-  // A subshell waits for the server and writes its exit status; the server's own pid is kept.
-  run("(" + cmd + " > " + dir_ + "/out 2> " + dir_ + "/err & echo $! > " + dir_ + "/pid; wait $!; echo $? > " + dir_ +
-      "/exit) > /dev/null 2>&1 &");
-  for (int i = 0; i < 600 && !ready(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  pid_ = std::stoi(read_file(dir_ + "/pid"));
+  // A subshell waits for the server and writes its exit status; the server's own pid is kept. Both
+  // files appear by rename, whole: a file the shell has opened but not yet written reads empty.
+  run("(" + cmd + " > " + dir_ + "/out 2> " + dir_ + "/err & echo $! > " + dir_ + "/pid.tmp; mv " + dir_ + "/pid.tmp " +
+      dir_ + "/pid; wait $!; echo $? > " + dir_ + "/exit.tmp; mv " + dir_ + "/exit.tmp " + dir_ + "/exit) > /dev/null 2>&1 &");
+  for (int i = 0; i < 600 && !(ready() && fs::exists(dir_ + "/pid")); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  pid_ = fs::exists(dir_ + "/pid") ? std::stoi(read_file(dir_ + "/pid")) : -1;
 }
 
 ServeProcess::~ServeProcess() { stop(); }
