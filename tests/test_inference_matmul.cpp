@@ -7,6 +7,7 @@
 
 #include "model/kernels/activations.h"
 #include "model/kernels/inference_matmul.h"
+#include "model/kernels/onednn.h"
 #include "model/kernels/packed_weights.h"
 
 namespace {
@@ -250,6 +251,29 @@ TEST(PackedWeights, AFreedWeightsCopyGoesAndAModuleFreezesAllItsWeights) {
     EXPECT_EQ(clipcap::packed_weight_count(), before + 2);
   }
   EXPECT_EQ(clipcap::packed_weight_count(), before);
+}
+
+// A primitive keeps the split of work it was made for: one made while the model had one thread
+// (the video reader had the other core) must not serve the model once it has two again.
+TEST(OnednnOps, EachThreadCountGetsItsOwnPrimitive) {
+  const int threads = at::get_num_threads();
+  int made = 0;
+  const auto make = [&] {
+    ++made;
+    return clipcap::OnednnOp{};
+  };
+  const clipcap::OnednnKey key{-24, 1, 2, 3};
+  at::set_num_threads(1);
+  clipcap::onednn_op(key, make);
+  clipcap::onednn_op(key, make);
+  EXPECT_EQ(made, 1);
+  at::set_num_threads(2);
+  clipcap::onednn_op(key, make);
+  EXPECT_EQ(made, 2);
+  at::set_num_threads(1);
+  clipcap::onednn_op(key, make);
+  EXPECT_EQ(made, 2);
+  at::set_num_threads(threads);
 }
 
 }  // namespace

@@ -30,7 +30,10 @@ struct KeyHash {
 }  // namespace
 
 const OnednnOp& onednn_op(const OnednnKey& key, const std::function<OnednnOp()>& make) {
-  thread_local std::unordered_map<OnednnKey, OnednnOp, KeyHash> cache;
+  // Per thread count too: a primitive splits its work for the threads there were when it was made
+  // and keeps that split (one made while the video reader had a core ran on one thread ever after).
+  thread_local std::unordered_map<int, std::unordered_map<OnednnKey, OnednnOp, KeyHash>> caches;
+  auto& cache = caches[at::get_num_threads()];
   auto it = cache.find(key);
   if (it != cache.end()) return it->second;
   if (cache.size() >= 1024) cache.clear();  // many prompt lengths: bound the memory, not the speed

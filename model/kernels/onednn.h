@@ -32,7 +32,8 @@ struct OnednnOp {
 
 // Creating a primitive descriptor costs tens of microseconds, as much as a decoding step's small
 // products: each is made once per key. Per thread, because a primitive shares its scratchpad
-// between executions. A maker that throws dnnl::error records the key as unsupported.
+// between executions, and per thread count, because it splits its work for the threads there were
+// when it was made. A maker that throws dnnl::error records the key as unsupported.
 const OnednnOp& onednn_op(const OnednnKey& key, const std::function<OnednnOp()>& make);
 
 // Whether tensors of this dtype may go through oneDNN here: CPU, f32 or bf16, and neither
