@@ -9,6 +9,10 @@
 //
 // pop() drains what is queued before it reports the end, whether the end came from the last
 // producer_done() or from close().
+//
+// Refill::kBelowHalf: once the queue is full, producers wait until half of it is free, so they
+// work in bursts and sit idle in between; waiting_producers() tells the consumer which phase it is
+// in (the video pipeline gives the model every core while all readers wait).
 #pragma once
 
 #include <condition_variable>
@@ -19,17 +23,24 @@
 
 namespace clipcap {
 
+enum class Refill { kEachSlot, kBelowHalf };
+
 template <typename T>
 class BoundedQueue {
  public:
-  explicit BoundedQueue(size_t capacity, int producers = 1) : capacity_(capacity < 1 ? 1 : capacity), producers_(producers) {}
+  explicit BoundedQueue(size_t capacity, int producers = 1, Refill refill = Refill::kEachSlot)
+      : capacity_(capacity < 1 ? 1 : capacity), producers_(producers), refill_(refill) {}
 
-  // Blocks while full; false once the queue is closed (the item is dropped).
+  // Blocks while full (kBelowHalf: from full until half is free); false once the queue is closed
+  // (the item is dropped).
   bool push(T item) {
     std::unique_lock<std::mutex> lock(mu_);
-    not_full_.wait(lock, [&] { return closed_ || items_.size() < capacity_; });
+    ++waiting_;
+    not_full_.wait(lock, [&] { return closed_ || has_room(); });
+    --waiting_;
     if (closed_) return false;
     items_.push_back(std::move(item));
+    if (items_.size() >= capacity_ && refill_ == Refill::kBelowHalf) draining_ = true;
     not_empty_.notify_one();
     return true;
   }
@@ -44,6 +55,12 @@ class BoundedQueue {
   std::optional<T> try_pop() {
     std::lock_guard<std::mutex> lock(mu_);
     return take();
+  }
+
+  // Producers blocked in push() now.
+  int waiting_producers() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return waiting_;
   }
 
   // No more items will come (some may still wait to be popped).
@@ -69,18 +86,26 @@ class BoundedQueue {
     not_full_.notify_all();
     not_empty_.notify_all();
   }
+  bool has_room() const { return draining_ ? 2 * items_.size() <= capacity_ : items_.size() < capacity_; }
   std::optional<T> take() {
     if (items_.empty()) return std::nullopt;
     std::optional<T> item(std::move(items_.front()));
     items_.pop_front();
-    not_full_.notify_one();
+    if (!draining_) {
+      not_full_.notify_one();
+    } else if (has_room()) {
+      draining_ = false;
+      not_full_.notify_all();
+    }
     return item;
   }
 
   const size_t capacity_;
   int producers_;
+  const Refill refill_;
   std::deque<T> items_;
-  bool closed_ = false;
+  bool closed_ = false, draining_ = false;
+  int waiting_ = 0;
   mutable std::mutex mu_;
   std::condition_variable not_full_, not_empty_;
 };

@@ -46,8 +46,10 @@ void apply_runtime(const RuntimeOptions& opts) {
   (void)opts.torch_device();
 }
 
-OneThreadFewer::OneThreadFewer() : all_(torch::get_num_threads()) {
-  if (all_ > 1) torch::set_num_threads(all_ - 1);
+OneThreadFewer::OneThreadFewer() : all_(torch::get_num_threads()) { reduce(); }
+
+void OneThreadFewer::reduce() {
+  if (all_ > 1 && torch::get_num_threads() != all_ - 1) torch::set_num_threads(all_ - 1);
 }
 
 void OneThreadFewer::restore() {

@@ -34,12 +34,14 @@ torch::ScalarType parse_dtype(const std::string& name);  // f32|fp32|float32|bf1
 // libtorch's intra-op threads one fewer (at least 1) while another thread of this process keeps a
 // core busy (the video decoder): its threads wait for each other at every op, so one of them sharing
 // a core slows the whole model down (bench/README.md, "Measurements behind code decisions").
-// Thread counts are per process in libtorch; back to all of them at restore() or destruction.
+// Thread counts are per process in libtorch; back to all of them at restore() or destruction,
+// one fewer again at reduce().
 class OneThreadFewer {
  public:
   OneThreadFewer();
   ~OneThreadFewer() { restore(); }
   void restore();
+  void reduce();
   OneThreadFewer(const OneThreadFewer&) = delete;
   OneThreadFewer& operator=(const OneThreadFewer&) = delete;
 

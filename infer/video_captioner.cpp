@@ -28,13 +28,18 @@ void VideoCaptioner::caption_all(const std::vector<std::string>& paths,
   timings_ = VideoCaptionTimings{};
   if (paths.empty()) return;
   const auto started = Clock::now();
-  FrameQueue queue(static_cast<size_t>(opts_.queue_frames));
+  FrameQueue queue(static_cast<size_t>(opts_.queue_frames), 1, Refill::kBelowHalf);
   // Several videos are decoded at once (short clips are mostly start-up: open, probe, first seek);
   // each worker takes the next video in input order and the batcher reports in input order.
   const int workers = video_workers_for(opts_, paths.size());
   std::vector<VideoCaptionTimings> reader_timings(static_cast<size_t>(workers));
   std::atomic<size_t> next_video{0};
+  std::atomic<int> readers_left{workers};
   const auto read_videos = [&](VideoCaptionTimings& timings) {
+    struct Leave {
+      std::atomic<int>& left;
+      ~Leave() { --left; }
+    } leave{readers_left};
     FrameReader reader(opts_, backend_, queue, timings);
     for (size_t i; (i = next_video++) < paths.size();) {
       FrameMessage failed;
@@ -69,10 +74,17 @@ void VideoCaptioner::caption_all(const std::vector<std::string>& paths,
 
   CaptionBatcher batcher(backend_, opts_, paths, on_done, progress, timings_);
   {
-    // While the reader decodes it keeps a core busy; once it is done, the rest runs on all cores.
+    // While a reader decodes it keeps a core busy; once they are done, or while every reader waits
+    // for room in the queue (the model is the slower side: short clips, keyframe seeks; the queue
+    // refills from half, so readers work in bursts), the model runs on all cores. 200 clips at
+    // -N 4 with keyframes: the model on one thread fewer throughout took twice the model's time
+    // alone (bench/README.md, "Short clips at dataset scale").
     OneThreadFewer fewer_threads;
     while (std::optional<FrameMessage> m = queue.pop()) {
-      if (queue.closed()) fewer_threads.restore();  // the reader is done; frames may still wait
+      if (queue.closed() || queue.waiting_producers() >= readers_left)
+        fewer_threads.restore();
+      else
+        fewer_threads.reduce();
       batcher.handle(*m);
     }
   }

@@ -2,6 +2,8 @@
 // directory atomically, shards, option tables; and the subtitle format table.
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <thread>
 
@@ -52,6 +54,37 @@ TEST(BoundedQueue, CloseFailsPushesButKeepsWhatIsQueued) {
   std::thread blocked([&] { EXPECT_FALSE(full.push(2)); });
   full.close();
   blocked.join();
+}
+
+// kBelowHalf: a producer that filled the queue waits until half of it is free, and the consumer
+// can see it waiting (the video pipeline then gives the model every core).
+TEST(BoundedQueue, BelowHalfRefillLetsProducersRestUntilHalfIsFree) {
+  BoundedQueue<int> q(4, 1, Refill::kBelowHalf);
+  std::atomic<int> pushed{0};
+  std::thread producer([&] {
+    for (int i = 0; i < 8; ++i)
+      if (q.push(i)) ++pushed;
+    q.producer_done();
+  });
+  auto settle = [&](int want_pushed) {
+    for (int i = 0; i < 400 && !(pushed == want_pushed && q.waiting_producers() == 1); ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  };
+  settle(4);
+  EXPECT_EQ(pushed, 4);
+  EXPECT_EQ(q.waiting_producers(), 1);
+  EXPECT_EQ(q.pop(), 0);  // one slot free: the producer still waits (3 of 4 queued)
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(pushed, 4);
+  EXPECT_EQ(q.waiting_producers(), 1);
+  EXPECT_EQ(q.pop(), 1);  // half free: it refills to full, then waits again
+  settle(6);
+  EXPECT_EQ(pushed, 6);
+  std::vector<int> rest;
+  while (std::optional<int> v = q.pop()) rest.push_back(*v);
+  producer.join();
+  EXPECT_EQ(rest, (std::vector<int>{2, 3, 4, 5, 6, 7}));
+  EXPECT_EQ(q.waiting_producers(), 0);
 }
 
 TEST(ReplaceDirectory, TheTargetIsTheOldOrTheCompleteNewDirectory) {
