@@ -1,6 +1,7 @@
 #include "infer/caption_batcher.h"
 
 #include <algorithm>
+#include <map>
 
 #include "common/error.h"
 #include "common/progress.h"
@@ -23,7 +24,8 @@ class CaptionBatcher::Impl {
         caption_batch_(static_cast<size_t>(std::max(1, backend.caption_batch()))), jobs_(paths.size()),
         started_(Clock::now()), use_prompts_(backend.reads_prompts() &&
                                             (opts.mode != CaptionMode::kFrames || !opts.prompts.main.empty())),
-        record_runs_(backend.reads_prompts() || opts.mode != CaptionMode::kFrames || !opts.summary.url.empty()) {
+        record_runs_(backend.reads_prompts() || opts.mode != CaptionMode::kFrames || !opts.summary.url.empty()),
+        share_captions_(!record_runs_) {
     for (size_t i = 0; i < paths.size(); ++i) jobs_[i].path = paths[i];
     if (!opts.summary.url.empty()) summarizer_ = std::make_unique<OpenAIChatClient>(opts.summary);
   }
@@ -92,6 +94,8 @@ class CaptionBatcher::Impl {
     std::vector<std::string> texts;    // per segment
     std::vector<RerankScores> reranked;  // per segment
     std::vector<bool> have_text;       // per segment: its caption came back
+    std::map<std::vector<int64_t>, size_t> asked_for;  // distinct frames shown -> the segment asked first
+    std::map<size_t, std::vector<size_t>> sharers;     // that segment -> later segments showing the same
     nlohmann::json requests = nlohmann::json::array();  // the run record's (remote backends)
     int64_t remote_requests = 0, prompt_tokens = 0, completion_tokens = 0;
     std::string video_text;
@@ -128,6 +132,10 @@ class CaptionBatcher::Impl {
       std::vector<ImagePayload> frames;
       for (size_t s : samples) frames.push_back(job.encoded[job.source[s]]);
       if (std::any_of(frames.begin(), frames.end(), [](const ImagePayload& p) { return !encoded(p); })) break;
+      if (share_captions_ && share_caption(job, k, samples)) {
+        ++job.requested;
+        continue;
+      }
       const std::string prompt = use_prompts_ ? request_prompt(job, k, samples) : "";
       const int64_t record = record_runs_ ? static_cast<int64_t>(job.requests.size()) : -1;
       if (record_runs_) {
@@ -155,6 +163,29 @@ class CaptionBatcher::Impl {
       ++job.asked;
     }
     check_done(j);
+  }
+
+  // A segment showing the same distinct frames as an earlier one of its video gets that one's
+  // caption instead of a request of its own: the local model's caption of given frames does not
+  // depend on the request (sampling seeds each request alike), and keyframe sampling of a clip
+  // shorter than its keyframe interval shows one frame in every segment. False: k asks itself.
+  bool share_caption(Job& job, size_t k, const std::vector<size_t>& samples) {
+    std::vector<int64_t> shown;
+    for (size_t s : samples) shown.push_back(job.source[s]);
+    const auto [first, fresh] = job.asked_for.emplace(std::move(shown), k);
+    if (fresh) return false;
+    const size_t owner = first->second;
+    if (job.have_text[owner])
+      set_text(job, k, job.texts[owner], job.reranked[owner]);
+    else
+      job.sharers[owner].push_back(k);
+    return true;
+  }
+
+  static void set_text(Job& job, size_t k, const std::string& text, const RerankScores& rerank) {
+    job.texts[k] = text;
+    job.reranked[k] = rerank;
+    job.have_text[k] = true;
   }
 
   // A segment's middle frame: the one its cue reports, and what sliding mode shows.
@@ -245,9 +276,10 @@ class CaptionBatcher::Impl {
         if (q.segment < 0) {
           job.video_text = c.text;
         } else {
-          job.texts[static_cast<size_t>(q.segment)] = c.text;
-          job.reranked[static_cast<size_t>(q.segment)] = c.rerank;
-          job.have_text[static_cast<size_t>(q.segment)] = true;
+          const auto k = static_cast<size_t>(q.segment);
+          set_text(job, k, c.text, c.rerank);
+          if (auto it = job.sharers.find(k); it != job.sharers.end())
+            for (size_t later : it->second) set_text(job, later, c.text, c.rerank);
         }
         if (q.record >= 0) job.requests[static_cast<size_t>(q.record)]["answer"] = c.text;
         if (backend_.reads_prompts()) {
@@ -360,6 +392,7 @@ class CaptionBatcher::Impl {
   Clock::time_point started_;
   bool use_prompts_;   // requests carry the mode's filled prompt templates
   bool record_runs_;   // results carry a run record (remote backends, grid and sliding modes)
+  bool share_captions_;  // segments showing the same frames share one caption (not with run records)
   std::unique_ptr<OpenAIChatClient> summarizer_;  // --summary-endpoint
 };
 

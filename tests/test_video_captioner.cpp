@@ -210,16 +210,48 @@ TEST(VideoCaptioner, VideoWorkersGiveTheOneAtATimeResults) {
   EXPECT_EQ(video_workers_for(VideoCaptionOptions{}, 1), 1);
 }
 
-TEST(VideoCaptioner, MoreSamplesThanFramesEmbedsEachFrameOnce) {
+// The tiny model, counting the requests it captions.
+class CountingBackend : public CaptionBackend {
+ public:
+  nlohmann::json describe() const override { return tiny_backend().describe(); }
+  int image_batch() const override { return tiny_backend().image_batch(); }
+  int caption_batch() const override { return tiny_backend().caption_batch(); }
+  ImagePayload prepare(const Image& image) const override { return tiny_backend().prepare(image); }
+  std::vector<ImagePayload> encode(std::vector<ImagePayload> prepared) override {
+    return tiny_backend().encode(std::move(prepared));
+  }
+  std::vector<Caption> caption(const std::vector<std::vector<const ImagePayload*>>& requests, const DecodeOptions& opts,
+                               CaptionObserver* observer) override {
+    captioned += static_cast<int>(requests.size());
+    return tiny_backend().caption(requests, opts, observer);
+  }
+  int captioned = 0;
+};
+
+// 23 segments on a 5-frame clip: each frame is embedded once and captioned once, and every
+// segment showing a frame has that frame's caption; with sampling too (each request is seeded alike).
+TEST(VideoCaptioner, MoreSamplesThanFramesEmbedsAndCaptionsEachFrameOnce) {
   const std::string path = test::generated_video("captioner-short.mp4", "-f lavfi -i testsrc=s=64x48:r=5:d=1 -c:v libx264");
-  auto opts = small_options(test::temp_dir("captioner-short"));
-  opts.num_frames = 23;
-  VideoCaptioner vc(tiny_backend(), opts);
-  VideoResult r = vc.caption(path);
-  ASSERT_TRUE(r.ok) << r.error;
-  EXPECT_EQ(r.frames, 5);
-  EXPECT_EQ(r.cues.front().start_s, 0.0);
-  EXPECT_NEAR(r.cues.back().end_s, 1.0, 1e-9);
+  for (const std::string strategy : {"greedy", "sample"}) {
+    auto opts = small_options(test::temp_dir("captioner-short"));
+    opts.num_frames = 23;
+    opts.decoding.strategy = strategy;
+    opts.decoding.seed = 7;
+    CountingBackend counting;
+    VideoCaptioner vc(counting, opts);
+    VideoResult r = vc.caption(path);
+    ASSERT_TRUE(r.ok) << r.error;
+    EXPECT_EQ(r.frames, 5);
+    EXPECT_EQ(counting.captioned, 5) << strategy;
+    EXPECT_EQ(r.cues.front().start_s, 0.0);
+    EXPECT_NEAR(r.cues.back().end_s, 1.0, 1e-9);
+    std::vector<Image> frames;
+    VideoDecoder dec(path);
+    while (dec.next()) frames.push_back(dec.rgb());
+    ASSERT_EQ(frames.size(), 5u);
+    const auto want = tiny_captioner().caption_images(frames, opts.decoding);
+    for (const Cue& c : r.cues) EXPECT_EQ(c.text, want[static_cast<size_t>(std::lround(c.frame_s * 5))]) << strategy << " " << c.frame_s;
+  }
 }
 
 TEST(VideoCaptioner, OptionsAreCheckedUpFront) {
