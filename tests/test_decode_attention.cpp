@@ -1,5 +1,6 @@
 // model/kernels/decode_attention.h against HF's unfused attention for one new token: f32 and bf16,
-// keys and values as views of a KV cache with room to grow (strided), several rows and heads.
+// keys and values as views of a KV cache with room to grow (strided), several rows and heads, head
+// sizes for both kernels.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -17,10 +18,13 @@ torch::Tensor reference(const torch::Tensor& q, const torch::Tensor& k, const to
   return o.permute({0, 2, 1, 3}).reshape({q.size(0), 1, -1});
 }
 
-TEST(DecodeAttention, MatchesUnfusedAttentionOverACacheView) {
+// hd 16 and 64 (GPT-2's) take the AVX-512 kernel where the CPU has it, 24 the portable loops.
+class DecodeAttention : public ::testing::TestWithParam<int64_t> {};
+
+TEST_P(DecodeAttention, MatchesUnfusedAttentionOverACacheView) {
   torch::NoGradGuard no_grad;
   torch::manual_seed(31);
-  const int64_t B = 3, H = 4, P = 9, hd = 16, capacity = 32;
+  const int64_t B = 3, H = 4, P = 9, hd = GetParam(), capacity = 32;
   const torch::Tensor room_k = torch::randn({B, H, capacity, hd}) * 2, room_v = torch::randn({B, H, capacity, hd});
   const torch::Tensor k = room_k.narrow(2, 0, P), v = room_v.narrow(2, 0, P);  // what KVCache hands out
   const torch::Tensor q = torch::randn({B, 1, H, hd}).permute({0, 2, 1, 3});   // (B, H, 1, hd), strided like the model's
@@ -38,7 +42,9 @@ TEST(DecodeAttention, MatchesUnfusedAttentionOverACacheView) {
   EXPECT_TRUE(((gotb.to(torch::kDouble) - want).abs() <= want.abs() / 128 + 1e-3).all().item<bool>());
 }
 
-TEST(DecodeAttention, AppliesOnlyToOneUngradedTokenOfMatchingShapes) {
+INSTANTIATE_TEST_SUITE_P(HeadDims, DecodeAttention, ::testing::Values(16, 24, 64));
+
+TEST(DecodeAttentionShapes, AppliesOnlyToOneUngradedTokenOfMatchingShapes) {
   const torch::Tensor k = torch::randn({1, 2, 5, 8}), v = torch::randn({1, 2, 5, 8});
   EXPECT_FALSE(clipcap::decode_attention_applies(torch::randn({1, 2, 2, 8}), k, v));        // two new tokens
   EXPECT_FALSE(clipcap::decode_attention_applies(torch::randn({1, 2, 1, 8}), k, v.narrow(2, 0, 4)));
