@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include "model/kernels/inference_norm.h"
+#include "model/kernels/row_argmax.h"
 #include "model/search_step.h"
 
 namespace clipcap {
@@ -61,8 +62,7 @@ std::vector<Generated> TokenSearch::search(GPT2Impl& gpt2, const torch::Tensor& 
 }
 
 std::vector<int64_t> GreedySearch::pick(const torch::Tensor& scores, const std::vector<int64_t>&) {
-  auto best = scores.argmax(1).cpu();  // (N)
-  return std::vector<int64_t>(best.data_ptr<int64_t>(), best.data_ptr<int64_t>() + best.numel());
+  return row_argmax(scores);  // (N)
 }
 
 void SampleSearch::start(int64_t batch) {
