@@ -369,6 +369,8 @@ class CaptionBatcher::Impl {
       }
       job.encoded.clear();  // free the embeddings; done stays true so late messages are ignored
       job.encoded.shrink_to_fit();
+      job.asked_for.clear();
+      job.sharers.clear();
       if (progress_) {
         const double secs = seconds_since(started_);
         progress_->set_note(format_number(secs > 0 ? frames_embedded_ / secs : 0.0, "%.1f") + " frames/s");

@@ -77,8 +77,8 @@ void VideoCaptioner::caption_all(const std::vector<std::string>& paths,
     // While a reader decodes it keeps a core busy; once they are done, or while every reader waits
     // for room in the queue (the model is the slower side: short clips, keyframe seeks; the queue
     // refills from half, so readers work in bursts), the model runs on all cores. 200 clips at
-    // -N 4 with keyframes: the model on one thread fewer throughout took twice the model's time
-    // alone (bench/README.md, "Short clips at dataset scale").
+    // -N 4 with keyframes: 30-32 s, against 43-47 s with one thread fewer as long as a reader
+    // lived (bench/README.md, "Measurements behind code decisions").
     OneThreadFewer fewer_threads;
     while (std::optional<FrameMessage> m = queue.pop()) {
       if (queue.closed() || queue.waiting_producers() >= readers_left)
