@@ -47,8 +47,10 @@ for d in $DTYPES_EXTRA; do
   echo "== clipcap uniform -N $N --dtype $d, load $(load)" >&2
   "$bin" "${common[@]}" --mode uniform -N "$N" --dtype "$d" >> "$raw"
 done
-echo "== clipcap uniform -N $N --seek keyframe, load $(load)" >&2
-"$bin" "${common[@]}" --mode uniform -N "$N" --seek keyframe >> "$raw"
+for d in f32 $DTYPES_EXTRA; do
+  echo "== clipcap uniform -N $N --seek keyframe --dtype $d, load $(load)" >&2
+  "$bin" "${common[@]}" --mode uniform -N "$N" --seek keyframe --dtype "$d" >> "$raw"
+done
 echo "== python (b) uniform -N $N, load $(load)" >&2
 "$py" "$here/py_video_baseline.py" "${common[@]}" --algo pipeline --mode uniform -N "$N" >> "$raw"
 echo "== clipcap scenes, load $(load)" >&2
@@ -92,14 +94,21 @@ for mode in ("uniform", "scenes"):
         baseline = r["impl"] == "python"
         cells = [f"{r['median_s'] / o['median_s']:.1f}x" if baseline and o else "-" for o in [ours] + ours_extra]
         lines.append(f"| {mode} | {label} | {r['frames']}{extra} | {r['median_s']:.1f} | {r['rtf']:.1f}x | " + " | ".join(cells) + " |")
-key = get("clipcap", "pipeline", "uniform", seek="keyframe")
-if key:
-    exact, py_b, up = get("clipcap", "pipeline", "uniform"), get("python", "pipeline", "uniform"), get("python", "upstream", "uniform")
-    lines += ["", f"`--seek keyframe` (the nearest keyframe per target, {key['frames_decoded']} frames decoded): "
+py_b, up = get("python", "pipeline", "uniform"), get("python", "upstream", "uniform")
+for d in ["f32"] + extra_dtypes:
+    key, exact = get("clipcap", "pipeline", "uniform", d, seek="keyframe"), get("clipcap", "pipeline", "uniform", d)
+    if not key:
+        continue
+    lines += ["" if d == "f32" else None, f"`--seek keyframe --dtype {d}` (the nearest keyframe per target, {key['frames_decoded']} frames decoded): "
               f"{key['median_s']:.2f} s, realtime factor {key['rtf']:.1f}x"
-              + (f"; {exact['median_s'] / key['median_s']:.2f}x clipcap's exact mode ({exact['frames_decoded']} frames decoded)" if exact else "")
+              + (f"; {exact['median_s'] / key['median_s']:.2f}x clipcap's exact mode in {d} ({exact['frames_decoded']} frames decoded)" if exact else "")
               + (f", {py_b['median_s'] / key['median_s']:.1f}x the Python pipeline" if py_b else "")
               + (f", {up['median_s'] / key['median_s']:.1f}x upstream's algorithm" if up else "") + "."]
+    timings = key.get("timings_s")
+    if timings:
+        lines.append(f"  Where its last run's time went (s): CLIP {timings['model_clip']:.2f}, captions {timings['model_captions']:.2f}, "
+                     f"reader decoding {timings['reader_decode']:.2f} and preparing frames {timings['reader_frames']:.2f}, wall {timings['wall']:.2f}.")
+lines = [l for l in lines if l is not None]
 text = "\n".join(lines) + "\n"
 print(text)
 open(out + ".md", "w").write(text)
