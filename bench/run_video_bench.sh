@@ -8,7 +8,8 @@
 # hue change, and its default 10 s would line up with the 10 s steps of -N 60) with a scene change every 17 s in
 # .cache/video-bench/ (testsrc2 with its hue turned at each change; not committed), then measures the
 # realtime factor (video seconds per wall second) of:
-#   clipcap   build/bench/video_bench: VideoCaptioner, -N $N uniform frames, and --scenes
+#   clipcap   build/bench/video_bench: VideoCaptioner, -N $N uniform frames (exact seeks, and
+#             --seek keyframe), and --scenes; in f32 and each of DTYPES_EXTRA
 #   (b)       bench/py_video_baseline.py --algo pipeline: OpenCV seek per frame + batched PyTorch
 #   (a)       bench/py_video_baseline.py --algo upstream: upstream's algorithm, model loaded per frame
 # and writes a markdown table plus the raw JSON to bench/results/video_<time>.{md,json}.
@@ -99,7 +100,7 @@ for d in ["f32"] + extra_dtypes:
     key, exact = get("clipcap", "pipeline", "uniform", d, seek="keyframe"), get("clipcap", "pipeline", "uniform", d)
     if not key:
         continue
-    lines += ["" if d == "f32" else None, f"`--seek keyframe --dtype {d}` (the nearest keyframe per target, {key['frames_decoded']} frames decoded): "
+    lines += ["", f"`--seek keyframe --dtype {d}` (the nearest keyframe per target, {key['frames_decoded']} frames decoded): "
               f"{key['median_s']:.2f} s, realtime factor {key['rtf']:.1f}x"
               + (f"; {exact['median_s'] / key['median_s']:.2f}x clipcap's exact mode in {d} ({exact['frames_decoded']} frames decoded)" if exact else "")
               + (f", {py_b['median_s'] / key['median_s']:.1f}x the Python pipeline" if py_b else "")
@@ -108,7 +109,6 @@ for d in ["f32"] + extra_dtypes:
     if timings:
         lines.append(f"  Where its last run's time went (s): CLIP {timings['model_clip']:.2f}, captions {timings['model_captions']:.2f}, "
                      f"reader decoding {timings['reader_decode']:.2f} and preparing frames {timings['reader_frames']:.2f}, wall {timings['wall']:.2f}.")
-lines = [l for l in lines if l is not None]
 text = "\n".join(lines) + "\n"
 print(text)
 open(out + ".md", "w").write(text)
