@@ -367,7 +367,7 @@ class TextObserver : public GenerationObserver {
 }  // namespace
 
 std::vector<Caption> Captioner::captions_for(const torch::Tensor& embeds, const DecodeOptions& opts,
-                                             CaptionObserver* observer) {
+                                             CaptionObserver* observer, const std::vector<uint64_t>& row_seeds) {
   torch::NoGradGuard no_grad;
   check_embeddings(embeds, cfg_.mapping.input_size);
   std::vector<Caption> out;
@@ -383,19 +383,19 @@ std::vector<Caption> Captioner::captions_for(const torch::Tensor& embeds, const 
   }
   std::unique_ptr<TextObserver> texts;
   if (observer) texts = std::make_unique<TextObserver>(*observer, [this](const std::vector<int64_t>& t) { return text(t); });
-  for (auto& g : generate_scored(gpt2_, prefix(embeds), opts, tokenizer_->eos_id(), texts.get()))
+  for (auto& g : generate_scored(gpt2_, prefix(embeds), opts, tokenizer_->eos_id(), texts.get(), row_seeds))
     out.push_back(caption_of(g, text(g.tokens)));
   return out;
 }
 
 std::vector<std::vector<Caption>> Captioner::candidates_for(const torch::Tensor& embeds, const DecodeOptions& opts,
-                                                            int64_t n) {
+                                                            int64_t n, const std::vector<uint64_t>& row_seeds) {
   torch::NoGradGuard no_grad;
   check_embeddings(embeds, cfg_.mapping.input_size);
   if (cfg_.legacy)
     throw Error("legacy (imported upstream) models caption greedily like upstream; they write no candidates to rerank");
   std::vector<std::vector<Caption>> out;
-  for (auto& list : generate_candidates(gpt2_, prefix(embeds), opts, tokenizer_->eos_id(), n)) {
+  for (auto& list : generate_candidates(gpt2_, prefix(embeds), opts, tokenizer_->eos_id(), n, row_seeds)) {
     out.emplace_back();
     for (auto& g : list) out.back().push_back(caption_of(g, text(g.tokens)));
   }

@@ -125,11 +125,13 @@ class Captioner {
   std::vector<std::vector<int64_t>> generate_tokens(const torch::Tensor& embeds, const DecodeOptions& opts);
   // (B, Dc) embeddings -> B captions with their log-probabilities.
   // observer: told each caption's text as it grows and the caption when it ends.
+  // row_seeds: empty, or one sampling seed per image in place of opts.seed (model/decoding.h).
   std::vector<Caption> captions_for(const torch::Tensor& embeds, const DecodeOptions& opts,
-                                    CaptionObserver* observer = nullptr);
+                                    CaptionObserver* observer = nullptr, const std::vector<uint64_t>& row_seeds = {});
   // n candidates per image (model/decoding.h generate_candidates; beam search's best first), for
   // reranking (model/clip_reranker.h). Not for legacy models.
-  std::vector<std::vector<Caption>> candidates_for(const torch::Tensor& embeds, const DecodeOptions& opts, int64_t n);
+  std::vector<std::vector<Caption>> candidates_for(const torch::Tensor& embeds, const DecodeOptions& opts, int64_t n,
+                                                   const std::vector<uint64_t>& row_seeds = {});
   std::vector<std::string> caption_embeddings(const torch::Tensor& embeds, const DecodeOptions& opts);  // texts only
   std::vector<std::string> caption_images(const std::vector<Image>& images, const DecodeOptions& opts);
   std::string text(const std::vector<int64_t>& tokens) const;  // the caption for generated tokens

@@ -72,16 +72,24 @@ torch::Tensor checked_prefix(GPT2& gpt2, const torch::Tensor& prefix_embeds, con
   return prefix_embeds.to(gpt2->wte->weight.options());
 }
 
+void check_row_seeds(const std::vector<uint64_t>& row_seeds, int64_t rows) {
+  if (!row_seeds.empty() && static_cast<int64_t>(row_seeds.size()) != rows)
+    throw Error("generate: " + std::to_string(row_seeds.size()) + " row seeds for " + std::to_string(rows) + " rows");
+}
+
 }  // namespace
 
 std::vector<Generated> generate_scored(GPT2& gpt2, const torch::Tensor& prefix_embeds, const DecodeOptions& opts,
-                                       int64_t eos_id, GenerationObserver* observer) {
+                                       int64_t eos_id, GenerationObserver* observer,
+                                       const std::vector<uint64_t>& row_seeds) {
   const torch::Tensor prefix = checked_prefix(gpt2, prefix_embeds, opts);
+  check_row_seeds(row_seeds, prefix.size(0));
   if (prefix.size(0) == 0) return {};
   torch::NoGradGuard no_grad;
   EvalModeGuard eval(*gpt2);
   auto strategy = make_search_strategy(opts);
   strategy->observer = observer;
+  strategy->row_seeds = row_seeds;
   std::vector<Generated> out = strategy->search(*gpt2, prefix, eos_id);
   if (observer && !strategy->reports_rows())
     for (size_t b = 0; b < out.size(); ++b) observer->finished(static_cast<int64_t>(b), out[b]);
@@ -89,7 +97,8 @@ std::vector<Generated> generate_scored(GPT2& gpt2, const torch::Tensor& prefix_e
 }
 
 std::vector<std::vector<Generated>> generate_candidates(GPT2& gpt2, const torch::Tensor& prefix_embeds,
-                                                        const DecodeOptions& opts, int64_t eos_id, int64_t n) {
+                                                        const DecodeOptions& opts, int64_t eos_id, int64_t n,
+                                                        const std::vector<uint64_t>& row_seeds) {
   if (n < 1) throw Error("decoding: candidates per image must be >= 1, got " + std::to_string(n));
   DecodeOptions o = opts;
   if (n > 1 && o.strategy != "sample") {  // greedy has one answer: its candidates are a beam's
@@ -97,10 +106,13 @@ std::vector<std::vector<Generated>> generate_candidates(GPT2& gpt2, const torch:
     o.beam_size = std::max(o.beam_size, static_cast<int>(n));
   }
   const torch::Tensor prefix = checked_prefix(gpt2, prefix_embeds, o);
+  check_row_seeds(row_seeds, prefix.size(0));
   if (prefix.size(0) == 0) return {};
   torch::NoGradGuard no_grad;
   EvalModeGuard eval(*gpt2);
-  return make_search_strategy(o)->search_candidates(*gpt2, prefix, eos_id, n);
+  auto strategy = make_search_strategy(o);
+  strategy->row_seeds = row_seeds;
+  return strategy->search_candidates(*gpt2, prefix, eos_id, n);
 }
 
 std::vector<std::vector<int64_t>> generate(GPT2& gpt2, const torch::Tensor& prefix_embeds, const DecodeOptions& opts,

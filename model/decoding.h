@@ -56,6 +56,9 @@ class SearchStrategy {
   // end as they happen; the others (beam search) have generate_scored report every row at the end.
   virtual bool reports_rows() const { return false; }
   GenerationObserver* observer = nullptr;
+  // Sampling: row b's seed instead of DecodeOptions::seed for every row, so rows that differ only
+  // in their seed generate together (the caption server's batches). Empty: every row opts.seed.
+  std::vector<uint64_t> row_seeds;
   // prefix_embeds (B, P, D) in the model's dtype, under NoGradGuard, model in eval mode.
   virtual std::vector<Generated> search(GPT2Impl& gpt2, const torch::Tensor& prefix_embeds, int64_t eos_id) = 0;
   // n candidates per row (the reranker's input). Beam search: its n best hypotheses, best first
@@ -76,12 +79,16 @@ std::unique_ptr<SearchStrategy> make_search_strategy(const DecodeOptions& opts);
 
 // prefix_embeds: (B, P, D) given to GPT-2 as inputs_embeds (GPT-2 adds wpe). eos_id < 0: never
 // stop early. Returns B sequences. Runs under NoGradGuard, model in eval mode.
+// row_seeds: empty, or B seeds (SearchStrategy::row_seeds).
 std::vector<Generated> generate_scored(GPT2& gpt2, const torch::Tensor& prefix_embeds, const DecodeOptions& opts,
-                                       int64_t eos_id, GenerationObserver* observer = nullptr);
+                                       int64_t eos_id, GenerationObserver* observer = nullptr,
+                                       const std::vector<uint64_t>& row_seeds = {});
 // n candidates per image (B lists): with n = 1 exactly generate_scored's sequence; with n > 1 the
-// n best of a beam search of width max(beam_size, n), or n samples when the strategy is sample.
+// n best of a beam search of width max(beam_size, n), or n samples when the strategy is sample
+// (image b's candidate c drawn with seed row_seeds[b] + c, or opts.seed + c without row_seeds).
 std::vector<std::vector<Generated>> generate_candidates(GPT2& gpt2, const torch::Tensor& prefix_embeds,
-                                                        const DecodeOptions& opts, int64_t eos_id, int64_t n);
+                                                        const DecodeOptions& opts, int64_t eos_id, int64_t n,
+                                                        const std::vector<uint64_t>& row_seeds = {});
 // The same, tokens only.
 std::vector<std::vector<int64_t>> generate(GPT2& gpt2, const torch::Tensor& prefix_embeds, const DecodeOptions& opts,
                                            int64_t eos_id);

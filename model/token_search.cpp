@@ -67,8 +67,10 @@ std::vector<int64_t> GreedySearch::pick(const torch::Tensor& scores, const std::
 
 void SampleSearch::start(int64_t batch) {
   generators_.clear();
-  for (int64_t b = 0; b < batch; ++b)
-    generators_.push_back(at::make_generator<at::CPUGeneratorImpl>(opts_.seed + static_cast<uint64_t>(b % copies_)));
+  for (int64_t b = 0; b < batch; ++b) {
+    const uint64_t seed = row_seeds.empty() ? opts_.seed : row_seeds.at(static_cast<size_t>(b / copies_));
+    generators_.push_back(at::make_generator<at::CPUGeneratorImpl>(seed + static_cast<uint64_t>(b % copies_)));
+  }
 }
 
 std::vector<std::vector<Generated>> SampleSearch::search_candidates(GPT2Impl& gpt2, const torch::Tensor& prefix_embeds,

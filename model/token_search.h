@@ -46,7 +46,7 @@ class SampleSearch : public TokenSearch {
   std::vector<int64_t> pick(const torch::Tensor& scores, const std::vector<int64_t>& rows) override;
 
  private:
-  std::vector<at::Generator> generators_;  // one per batch row, seeded with opts.seed + row % copies_
+  std::vector<at::Generator> generators_;  // one per batch row: its image's seed + row % copies_
   int64_t copies_ = 1;                     // consecutive rows that are draws for one image
 };
 

@@ -168,6 +168,39 @@ TEST(Decoding, SamplingIsReproducibleBySeed) {
   EXPECT_NE(generate(tiny_gpt2(), prefixes, greedy, -1), a);
 }
 
+// The caption server batches requests that differ only in their seed: row b then samples exactly
+// what it would alone with seed row_seeds[b], candidates included (candidate c: that seed + c).
+TEST(Decoding, RowSeedsSampleEachRowAsItsOwnSeedWould) {
+  auto prefixes = random_prefix(3, 4, 9);
+  DecodeOptions opts;
+  opts.max_len = 12;
+  opts.strategy = "sample";
+  const std::vector<uint64_t> seeds = {42, 7, 42};
+  const auto together = generate_scored(tiny_gpt2(), prefixes, opts, -1, nullptr, seeds);
+  ASSERT_EQ(together.size(), 3u);
+  for (int64_t b = 0; b < 3; ++b) {
+    DecodeOptions alone = opts;
+    alone.seed = seeds[static_cast<size_t>(b)];
+    const auto expected = generate_scored(tiny_gpt2(), prefixes.slice(0, b, b + 1), alone, -1);
+    EXPECT_EQ(together[static_cast<size_t>(b)].tokens, expected[0].tokens) << "row " << b;
+    // Batch size changes the products' summation order, not the draws.
+    EXPECT_NEAR(together[static_cast<size_t>(b)].logprob, expected[0].logprob, 1e-4) << "row " << b;
+  }
+  EXPECT_NE(together[0].tokens, together[1].tokens);  // the seeds were used, not opts.seed for all
+
+  const auto candidates = generate_candidates(tiny_gpt2(), prefixes, opts, -1, 2, seeds);
+  DecodeOptions seven = opts;
+  seven.seed = 7;
+  const auto alone = generate_candidates(tiny_gpt2(), prefixes.slice(0, 1, 2), seven, -1, 2);
+  ASSERT_EQ(candidates.size(), 3u);
+  ASSERT_EQ(candidates[1].size(), 2u);
+  EXPECT_EQ(candidates[1][0].tokens, alone[0][0].tokens);
+  EXPECT_EQ(candidates[1][1].tokens, alone[0][1].tokens);
+
+  // One seed per row or none: anything else is a named error, not a silent reuse.
+  EXPECT_THROW(generate_scored(tiny_gpt2(), prefixes, opts, -1, nullptr, {1, 2}), Error);
+}
+
 TEST(Decoding, NoRepeatNgramLeavesNoRepeatedBigram) {
   const auto& prefix = expected_tensor("gpt2.safetensors", "gpt2.greedy.prefix_embeds");
   DecodeOptions opts;
