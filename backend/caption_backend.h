@@ -72,8 +72,11 @@ class CaptionBackend {
   virtual std::vector<ImagePayload> encode(std::vector<ImagePayload> prepared) = 0;
   // observer (optional): each request's text as it grows and its caption as soon as it is done,
   // for callers that answer before the whole batch ends (the caption server).
+  // seeds (optional, sampling): request i samples with seeds[i] in place of opts.seed, so requests
+  // that differ only in their seed are captioned in one call (the caption server's batches).
   virtual std::vector<Caption> caption(const std::vector<std::vector<const ImagePayload*>>& requests,
-                                       const DecodeOptions& opts, CaptionObserver* observer = nullptr) = 0;
+                                       const DecodeOptions& opts, CaptionObserver* observer = nullptr,
+                                       const std::vector<uint64_t>& seeds = {}) = 0;
 
   // Requests with an instruction each (the video pipeline's prompt templates, filled per request).
   // Backends that read instructions (remote vision-language models) override this; the default

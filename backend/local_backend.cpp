@@ -88,7 +88,8 @@ torch::Tensor LocalBackend::rerank_features(const std::vector<std::vector<const 
 }
 
 std::vector<Caption> LocalBackend::caption(const std::vector<std::vector<const ImagePayload*>>& requests,
-                                           const DecodeOptions& opts, CaptionObserver* observer) {
+                                           const DecodeOptions& opts, CaptionObserver* observer,
+                                           const std::vector<uint64_t>& seeds) {
   if (requests.empty()) return {};
   std::vector<torch::Tensor> rows;
   rows.reserve(requests.size());
@@ -103,11 +104,11 @@ std::vector<Caption> LocalBackend::caption(const std::vector<std::vector<const I
     rows.push_back(torch::stack(embs).mean(0));  // (Dc)
   }
   const torch::Tensor embeds = torch::stack(rows);
-  if (opts.rerank == "none") return captioner_.captions_for(embeds, opts, observer);
+  if (opts.rerank == "none") return captioner_.captions_for(embeds, opts, observer, seeds);
   if (!reranker_)
     throw Error("--rerank " + opts.rerank + " needs --rerank-clip DIR, a CLIP directory with its text tower");
   std::vector<Caption> out =
-      reranker_->choose(rerank_features(requests, embeds), captioner_.candidates_for(embeds, opts, opts.rerank_candidates),
+      reranker_->choose(rerank_features(requests, embeds), captioner_.candidates_for(embeds, opts, opts.rerank_candidates, seeds),
                         opts.rerank_weight);
   if (observer)
     for (size_t i = 0; i < out.size(); ++i) observer->finished(i, out[i]);

@@ -37,7 +37,8 @@ class LocalBackend : public CaptionBackend {
   ImagePayload prepare(const Image& image) const override;
   std::vector<ImagePayload> encode(std::vector<ImagePayload> prepared) override;
   std::vector<Caption> caption(const std::vector<std::vector<const ImagePayload*>>& requests,
-                               const DecodeOptions& opts, CaptionObserver* observer = nullptr) override;
+                               const DecodeOptions& opts, CaptionObserver* observer = nullptr,
+                               const std::vector<uint64_t>& seeds = {}) override;
   std::optional<EmbeddingSpace> embedding_space() const override;
 
   Captioner& captioner() { return captioner_; }

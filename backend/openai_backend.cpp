@@ -66,22 +66,26 @@ ImagePayload OpenAIBackend::prepare(const Image& image) const {
 }
 
 std::vector<Caption> OpenAIBackend::caption(const std::vector<std::vector<const ImagePayload*>>& requests,
-                                            const DecodeOptions& opts, CaptionObserver* observer) {
-  return run(requests, std::vector<std::string>(requests.size(), opts_.prompt), opts, observer);
+                                            const DecodeOptions& opts, CaptionObserver* observer,
+                                            const std::vector<uint64_t>& seeds) {
+  return run(requests, std::vector<std::string>(requests.size(), opts_.prompt), opts, observer, seeds);
 }
 
 std::vector<Caption> OpenAIBackend::caption_with_prompts(const std::vector<std::vector<const ImagePayload*>>& requests,
                                                          const std::vector<std::string>& prompts,
                                                          const DecodeOptions& opts) {
-  return run(requests, prompts, opts, nullptr);
+  return run(requests, prompts, opts, nullptr, {});
 }
 
 std::vector<Caption> OpenAIBackend::run(const std::vector<std::vector<const ImagePayload*>>& requests,
                                         const std::vector<std::string>& prompts, const DecodeOptions& opts,
-                                        CaptionObserver* observer) {
+                                        CaptionObserver* observer, const std::vector<uint64_t>& seeds) {
   if (prompts.size() != requests.size())
     throw Error("openai backend: " + std::to_string(requests.size()) + " requests but " +
                 std::to_string(prompts.size()) + " prompts");
+  if (!seeds.empty() && seeds.size() != requests.size())
+    throw Error("openai backend: " + std::to_string(requests.size()) + " requests but " +
+                std::to_string(seeds.size()) + " seeds");
   const ChatParams params = chat_params(opts, opts_.max_tokens);
   std::vector<Caption> out(requests.size());
   std::atomic<size_t> next{0};
@@ -95,7 +99,9 @@ std::vector<Caption> OpenAIBackend::run(const std::vector<std::vector<const Imag
       Caption c;
       int attempts = 1;
       try {
-        ChatAnswer a = client.complete(content, params);
+        ChatParams own = params;
+        if (!seeds.empty() && opts.strategy == "sample") own.seed = static_cast<int64_t>(seeds[i]);
+        ChatAnswer a = client.complete(content, own);
         c.text = std::move(a.text);
         c.tokens = a.completion_tokens;
         c.prompt_tokens = a.prompt_tokens;

@@ -52,7 +52,8 @@ class OpenAIBackend : public CaptionBackend {
   ImagePayload prepare(const Image& image) const override;
   std::vector<ImagePayload> encode(std::vector<ImagePayload> prepared) override { return prepared; }
   std::vector<Caption> caption(const std::vector<std::vector<const ImagePayload*>>& requests,
-                               const DecodeOptions& opts, CaptionObserver* observer = nullptr) override;
+                               const DecodeOptions& opts, CaptionObserver* observer = nullptr,
+                               const std::vector<uint64_t>& seeds = {}) override;
   bool reads_prompts() const override { return true; }
   std::vector<Caption> caption_with_prompts(const std::vector<std::vector<const ImagePayload*>>& requests,
                                             const std::vector<std::string>& prompts, const DecodeOptions& opts) override;
@@ -62,7 +63,8 @@ class OpenAIBackend : public CaptionBackend {
 
  private:
   std::vector<Caption> run(const std::vector<std::vector<const ImagePayload*>>& requests,
-                           const std::vector<std::string>& prompts, const DecodeOptions& opts, CaptionObserver* observer);
+                           const std::vector<std::string>& prompts, const DecodeOptions& opts, CaptionObserver* observer,
+                           const std::vector<uint64_t>& seeds);
 
   OpenAIBackendOptions opts_;
   std::string mime_;

@@ -139,19 +139,24 @@ void CaptionScheduler::run_batch(std::vector<std::shared_ptr<Job>>& all) {
                          std::make_move_iterator(encoded.begin() + at + j->payloads.size()));
       at += j->payloads.size();
     }
-    // Rows (request, choice) grouped by their decoding options; each group generated together.
+    // Rows (request, choice) grouped by their decoding options but the seed, which the backend
+    // takes per row: a request's n samples and requests that differ only in their seed share a
+    // generation batch. Each group is generated together.
     struct Row {
       Job* job;
       int choice;
+      uint64_t seed;
     };
     std::map<std::string, std::pair<DecodeOptions, std::vector<Row>>> groups;
     int rows = 0;
     for (auto& j : jobs)
       for (int c = 0; c < j->request.n; ++c) {
-        const DecodeOptions d = j->request.choice(c);
+        DecodeOptions d = j->request.choice(c);
+        const uint64_t seed = d.seed;
+        d.seed = 0;
         auto& g = groups[d.to_json().dump()];
         g.first = d;
-        g.second.push_back({j.get(), c});
+        g.second.push_back({j.get(), c, seed});
         ++rows;
       }
     for (auto& j : jobs) {
@@ -209,17 +214,19 @@ void CaptionScheduler::run_batch(std::vector<std::shared_ptr<Job>>& all) {
       auto& [opts, members] = group;
       for (size_t b = 0; b < members.size(); b += per_call) {
         std::vector<std::vector<const ImagePayload*>> requests;
+        std::vector<uint64_t> seeds;
         const size_t e = std::min(members.size(), b + per_call);
         for (size_t i = b; i < e; ++i) {
           std::vector<const ImagePayload*> images;
           for (const auto& p : members[i].job->payloads) images.push_back(&p);
           requests.push_back(std::move(images));
+          seeds.push_back(members[i].seed);
         }
         Observer observer;
         observer.members = &members;
         observer.first = b;
         observer.finish = finish;
-        std::vector<Caption> captions = backend_.caption(requests, opts, &observer);
+        std::vector<Caption> captions = backend_.caption(requests, opts, &observer, seeds);
         for (size_t i = b; i < e; ++i) finish(*members[i].job, members[i].choice, captions[i - b]);  // unreported ones
       }
     }

@@ -1,8 +1,9 @@
 // Joins concurrent requests into batches: a worker thread takes the first waiting request, waits
 // at most `max_wait` for more (up to `max_batch` captions), runs the CLIP forward for all their
 // images at once, then generates the captions of each group of requests that share decoding
-// options together (captioner batches are per option set; sampling rows draw from their own
-// seeded generators, so a caption never depends on its batch-mates). A request is answered as
+// options but the seed together (captioner batches are per option set; sampling rows draw from
+// their own generators, each seeded with its request's seed, so a caption never depends on its
+// batch-mates, and a request's n choices are one batch). A request is answered as
 // soon as its own captions end, not when its batch does; a streamed one gets its text as the
 // tokens are written. The queue is bounded: a full
 // queue is a 429 for the client, a stopping scheduler a 503, never unbounded memory.

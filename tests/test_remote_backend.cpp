@@ -247,6 +247,32 @@ TEST(OpenAIBackend, KeepsConcurrencyRequestsInFlightAndAnswersInOrder) {
   EXPECT_EQ(backend.caption({{&payloads[0]}}, DecodeOptions{})[0].text, "re: " + o.prompt);
 }
 
+// The caption server passes a seed per request when it batches requests that differ only in it.
+TEST(OpenAIBackend, SamplingRequestsCarryTheirOwnSeedsGreedyOnesNone) {
+  FakeEndpoint fake([&](const httplib::Request& req, httplib::Response& res, int) {
+    const nlohmann::json body = nlohmann::json::parse(req.body);
+    res.set_content(FakeEndpoint::answer(body.contains("seed") ? "seed " + body["seed"].dump() : "no seed", 5, 2),
+                    "application/json");
+  });
+  OpenAIBackendOptions o;
+  o.endpoint = endpoint(fake.base_url());
+  o.concurrency = 2;
+  OpenAIBackend backend(o);
+  const ImagePayload image = backend.prepare(solid(8, 8, 10, 20, 30));
+  const std::vector<std::vector<const ImagePayload*>> requests = {{&image}, {&image}, {&image}};
+  DecodeOptions sample;
+  sample.strategy = "sample";
+  sample.seed = 1;
+  const auto seeded = backend.caption(requests, sample, nullptr, {5, 9, 5});
+  ASSERT_EQ(seeded.size(), 3u);
+  EXPECT_EQ(seeded[0].text, "seed 5");
+  EXPECT_EQ(seeded[1].text, "seed 9");
+  EXPECT_EQ(seeded[2].text, "seed 5");
+  EXPECT_EQ(backend.caption(requests, sample)[1].text, "seed 1");  // without seeds: the options' seed
+  EXPECT_EQ(backend.caption(requests, DecodeOptions{}, nullptr, {5, 9, 5})[0].text, "no seed");  // greedy
+  EXPECT_THROW(backend.caption(requests, sample, nullptr, {5}), Error);
+}
+
 TEST(OpenAIBackend, AnItemTheEndpointGivesUpOnIsAnErrorAndTheOthersGoOn) {
   FakeEndpoint fake([](const httplib::Request& req, httplib::Response& res, int) {
     if (prompt_of(nlohmann::json::parse(req.body)) == "bad") {

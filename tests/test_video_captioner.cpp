@@ -221,9 +221,9 @@ class CountingBackend : public CaptionBackend {
     return tiny_backend().encode(std::move(prepared));
   }
   std::vector<Caption> caption(const std::vector<std::vector<const ImagePayload*>>& requests, const DecodeOptions& opts,
-                               CaptionObserver* observer) override {
+                               CaptionObserver* observer, const std::vector<uint64_t>& seeds) override {
     captioned += static_cast<int>(requests.size());
-    return tiny_backend().caption(requests, opts, observer);
+    return tiny_backend().caption(requests, opts, observer, seeds);
   }
   int captioned = 0;
 };
